@@ -1,0 +1,50 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Replace files atomically, so a failure never leaves a partial file or a damaged old one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import typing as t
+
+DEFAULT_FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str, mode: int = DEFAULT_FILE_MODE) -> t.Iterator[t.BinaryIO]:
+    """Yield a file beside ``path``; on success it is synced and renamed over ``path``.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    handle, temp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temp_path, mode)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_path)
+        raise
+    _fsync_directory(directory)
+
+
+def write_atomically(path: str, data: bytes, mode: int = DEFAULT_FILE_MODE) -> None:
+    with atomic_writer(path, mode) as stream:
+        stream.write(data)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable; some filesystems cannot sync a directory."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

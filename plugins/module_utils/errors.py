@@ -1,0 +1,34 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Exceptions raised by the pure parts of the collection.
+
+Every message names the thing that is wrong and, where there is one, how to fix it,
+so modules can hand it to the user as it is.
+"""
+
+from __future__ import annotations
+
+
+class WasmOciError(Exception):
+    """Base class: anything a module should report as a task failure."""
+
+
+class InvalidReferenceError(WasmOciError):
+    """An image reference that cannot be parsed."""
+
+
+class WasmModuleError(WasmOciError):
+    """Bytes that are not a valid WebAssembly module."""
+
+
+class RuntimeConfigError(WasmOciError):
+    """A runtime config that is not JSON or does not have the expected shape."""
+
+
+class ImageFormatError(WasmOciError):
+    """A manifest, index, config or layer that breaks the Wasm image format."""
+
+
+class LayoutError(WasmOciError):
+    """An OCI image layout directory that is missing, malformed or lacks a tag."""

@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# Copyright (c) 2026, wasm.oci contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: wasm_image_info
+short_description: Inspect a Wasm image in a local OCI layout
+version_added: 0.1.0
+description:
+  - Describes the Wasm image that O(tag) names in the local OCI image layout O(layout). It reports the variant, the
+    runtime config with its root IDs, the module digest and size, annotations and platform.
+  - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers and
+    the V(compat) variant with gzip, zstd or uncompressed tar layers and OCI or Docker v2 manifests. It also covers
+    the CNCF Wasm OCI Artifact layout, and indexes, where a child is chosen by platform.
+  - A missing layout or tag is not an error. The module returns RV(exists=false).
+extends_documentation_fragment:
+  - wasm.oci.attributes
+  - wasm.oci.attributes.actiongroup_wasm
+  - wasm.oci.attributes.info_module
+  - wasm.oci.local_layout
+options:
+  layout:
+    required: true
+  platform:
+    description:
+      - When the tag names an index, the platform of the image to describe, as C(os/architecture), for example
+        V(wasi/wasm).
+      - By default the C(wasi)/C(wasm) image is chosen, or the only image of the index.
+    type: str
+  max_size:
+    description:
+      - Largest module and largest decompressed layer, in bytes, that the module reads while describing a compat
+        image.
+    type: int
+    default: 268435456
+seealso:
+  - module: wasm.oci.wasm_image_build
+author:
+  - wasm.oci contributors
+"""
+
+EXAMPLES = r"""
+- name: Read the root ID of a filter image
+  wasm.oci.wasm_image_info:
+    layout: /srv/wasm/layout
+    tag: "1.0.0"
+  register: filter_image
+
+- name: Use it
+  ansible.builtin.debug:
+    msg: "root_id {{ filter_image.image.runtime.root_ids[0] }}, module {{ filter_image.image.wasm.digest }}"
+  when: filter_image.exists
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the layout has the tag.
+  returned: always
+  type: bool
+  sample: true
+image:
+  description:
+    - The image, described the same way by every module of the collection.
+  returned: when RV(exists) is true
+  type: dict
+  contains:
+    reference:
+      description: The image reference; for a local layout C(oci:<layout>:<tag>) as skopeo writes it.
+      type: str
+      sample: oci:/srv/wasm/layout:1.0.0
+    digest:
+      description:
+        - Digest of the image manifest (after choosing a platform when the reference names an index).
+        - Pin it with C(name@digest). It is not the digest of the module bytes; see RV(image.wasm.digest).
+      type: str
+      sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    index_digest:
+      description: Digest of the index or manifest list the reference named, or V(null) when it named a manifest.
+      type: str
+      sample: null
+    media_type:
+      description: Media type of the image manifest.
+      type: str
+      sample: application/vnd.oci.image.manifest.v1+json
+    variant:
+      description:
+        - V(oci) for the Wasm image specification's custom media types, V(compat) for a standard image holding
+          C(plugin.wasm), V(artifact) for the CNCF Wasm OCI Artifact layout.
+      type: str
+      sample: oci
+    runtime:
+      description: The runtime config of the image.
+      type: dict
+      contains:
+        type:
+          description: Target runtime, V(envoy_proxy) for Envoy filters; V(null) when the image does not say.
+          type: str
+          sample: envoy_proxy
+        abi_versions:
+          description: ABI versions the module supports.
+          type: list
+          elements: str
+          sample: [proxy_abi_version_0_2_1]
+        root_ids:
+          description: Root IDs the module registers; Envoy takes one as C(root_id).
+          type: list
+          elements: str
+          sample: [add_header]
+        config:
+          description: Further runtime config, without the root IDs.
+          type: dict
+          sample: {}
+    wasm:
+      description: The module itself.
+      type: dict
+      contains:
+        digest:
+          description:
+            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects.
+            - V(null) when it is not known without downloading the module.
+          type: str
+          sample: sha256:0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b
+        size:
+          description: Size of the module in bytes, or V(null) when not known.
+          type: int
+          sample: 601
+    annotations:
+      description: Annotations of the image manifest.
+      type: dict
+      sample: {module.wasm.runtime/type: envoy_proxy}
+    platform:
+      description: Platform (C(os), C(architecture)) of the image, or V(null) when it has none.
+      type: dict
+      sample: {os: wasi, architecture: wasm}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import describe_tag, existing_layout
+from ansible_collections.wasm.oci.plugins.module_utils.reference import validate_tag
+
+
+class WasmImageInfo:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.params = module.params
+
+    def inspect(self) -> dict:
+        tag = validate_tag(self.params['tag'])
+        layout = existing_layout(self.params['layout'])
+        image = describe_tag(layout, tag, self.params['platform'], self.params['max_size']) if layout else None
+        if image is None:
+            return {'changed': False, 'exists': False}
+        return {'changed': False, 'exists': True, 'image': image.as_dict()}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            layout=dict(type='path', required=True),
+            tag=dict(type='str', default='latest'),
+            platform=dict(type='str'),
+            max_size=dict(type='int', default=256 * 1024 * 1024),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = WasmImageInfo(module).inspect()
+    except WasmOciError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -39,6 +39,11 @@ class BuiltImage:
         return sha256_digest(self.manifest)
 
     @property
+    def layout_blobs(self) -> dict[str, bytes]:
+        """What a layout stores: the blobs and the manifest itself."""
+        return {**self.blobs, self.digest: self.manifest}
+
+    @property
     def descriptor(self) -> dict[str, t.Any]:
         return {'mediaType': self.media_type, 'digest': self.digest, 'size': len(self.manifest)}
 

@@ -253,10 +253,10 @@ class WasmImageBuilder:
         changed = (
             previous is None
             or previous.get('digest') != built.digest
-            or not all(layout.has_blob(digest, len(data)) for digest, data in built.blobs.items())
+            or not all(layout.has_blob(digest, len(data)) for digest, data in built.layout_blobs.items())
         )
         if changed and not self.module.check_mode:
-            store_image(layout_path, tag, built.descriptor, built.blobs)
+            store_image(layout_path, tag, built.descriptor, built.layout_blobs)
 
         result = {'changed': changed, 'image': after.as_dict()}
         if self.module._diff:

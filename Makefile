@@ -1,0 +1,57 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what they
+# need: Debian packages through apt-get, Python tools in .venv.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+BUILD := .build
+# A link tree for Python imports and ansible-playbook (edits show at once) ...
+LINKED_COLLECTIONS := $(abspath $(BUILD)/linked)
+# ... and a copy for ansible-test, which refuses to run outside an ansible_collections path.
+COPIED_COLLECTION := $(abspath $(BUILD)/copied/ansible_collections/wasm/oci)
+FILTERS := $(abspath $(BUILD)/filters)
+SAMPLE_FILTER := $(FILTERS)/add_header.wasm
+ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(LINKED_COLLECTIONS) ANSIBLE_NOCOLOR=1 PATH=$(BIN):$$PATH
+
+.PHONY: demo test units sanity integration deps system-deps copied-collection clean
+
+demo: deps $(SAMPLE_FILTER)
+	$(ANSIBLE_ENV) ansible-playbook examples/demo.yml -e filter_wasm=$(SAMPLE_FILTER) -e workdir=$(abspath $(BUILD)/demo)
+
+test: units sanity integration
+
+deps: system-deps $(VENV)/.installed $(LINKED_COLLECTIONS)/ansible_collections/wasm/oci
+
+system-deps:
+	tests/harness/install-system-deps
+
+$(VENV)/.installed: requirements.txt tests/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt -r tests/requirements.txt
+	touch $@
+
+$(LINKED_COLLECTIONS)/ansible_collections/wasm/oci:
+	mkdir -p $(@D)
+	ln -sfn $(CURDIR) $@
+
+$(FILTERS)/%.wasm: examples/filters/%/filter.wat | system-deps
+	mkdir -p $(@D)
+	wat2wasm $< -o $@
+
+units: deps
+	PYTHONPATH=$(LINKED_COLLECTIONS) $(BIN)/python -m pytest -q tests/unit
+
+copied-collection: deps
+	tests/harness/sync-collection $(COPIED_COLLECTION)
+
+sanity: copied-collection
+	tests/harness/provide-get-pip $(BIN)/python
+	cd $(COPIED_COLLECTION) && $(BIN)/ansible-test sanity --python 3.11 --color no
+
+integration: copied-collection $(SAMPLE_FILTER)
+	cd $(COPIED_COLLECTION) && WASM_OCI_FILTERS=$(FILTERS) $(BIN)/ansible-test integration --python 3.11 --color no
+
+clean:
+	rm -rf $(BUILD) tests/output

@@ -9,8 +9,9 @@ BIN := $(abspath $(VENV)/bin)
 BUILD := .build
 # A link tree for Python imports and ansible-playbook (edits show at once) ...
 LINKED_COLLECTIONS := $(abspath $(BUILD)/linked)
-# ... and a copy for ansible-test, which refuses to run outside an ansible_collections path.
-COPIED_COLLECTION := $(abspath $(BUILD)/copied/ansible_collections/wasm/oci)
+# ... and a copy for ansible-test, which runs only inside an ansible_collections path and
+# lists files with git when it finds a repository above it, so the copy lives outside this one.
+COPIED_COLLECTION := /tmp/wasm.oci$(subst /,_,$(CURDIR))/ansible_collections/wasm/oci
 FILTERS := $(abspath $(BUILD)/filters)
 SAMPLE_FILTER := $(FILTERS)/add_header.wasm
 ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(LINKED_COLLECTIONS) ANSIBLE_NOCOLOR=1 PATH=$(BIN):$$PATH

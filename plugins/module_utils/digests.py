@@ -12,7 +12,7 @@ import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils.errors import ImageFormatError
 
-SHA256_DIGEST = re.compile(r'^sha256:[0-9a-f]{64}$')
+SHA256_DIGEST = re.compile(r'sha256:[0-9a-f]{64}')
 _CHUNK = 1024 * 1024
 
 
@@ -22,7 +22,7 @@ def sha256_digest(data: bytes) -> str:
 
 def validate_digest(digest: str, what: str) -> str:
     """Return ``digest`` if it is a well-formed sha256 digest, else raise naming ``what``."""
-    if not isinstance(digest, str) or not SHA256_DIGEST.match(digest):
+    if not isinstance(digest, str) or not SHA256_DIGEST.fullmatch(digest):
         raise ImageFormatError(
             f'{what} has digest {digest!r}, which is not of the form sha256:<64 lowercase hex digits>'
         )
@@ -31,7 +31,7 @@ def validate_digest(digest: str, what: str) -> str:
 
 def canonical_json(value: t.Any) -> bytes:
     """Encode ``value`` the same way every time: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode('utf-8')
+    return json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=False, allow_nan=False).encode('utf-8')
 
 
 class DigestingReader:

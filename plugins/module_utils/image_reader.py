@@ -72,9 +72,7 @@ def parse_json_document(data: bytes, what: str) -> dict[str, t.Any]:
 
 
 def read_small_blob(source: ContentSource, descriptor: dict[str, t.Any], what: str) -> bytes:
-    size = descriptor.get('size')
-    if not isinstance(size, int) or size < 0:
-        raise ImageFormatError(f'{what} descriptor has no valid size')
+    size = check_descriptor(descriptor, f'Descriptor of {what}')['size']
     if size > METADATA_LIMIT:
         raise ImageFormatError(f'{what} is {size} bytes, more than the {METADATA_LIMIT} bytes allowed for metadata')
     with source.open_blob(descriptor, what) as reader:
@@ -88,8 +86,22 @@ def _descriptor_list(document: dict[str, t.Any], key: str, what: str) -> list[di
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise ImageFormatError(f'{what} has no valid {key} list')
     for entry in entries:
-        validate_digest(entry.get('digest'), f'An entry of {what}')
+        check_descriptor(entry, f'An entry of {what}')
     return entries
+
+
+def check_descriptor(descriptor: t.Any, what: str) -> dict[str, t.Any]:
+    """Fail unless ``descriptor`` has the shape the OCI spec gives descriptors."""
+    if not isinstance(descriptor, dict):
+        raise ImageFormatError(f'{what} is not a descriptor object')
+    validate_digest(descriptor.get('digest'), what)
+    size = descriptor.get('size')
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ImageFormatError(f'{what} has no valid size: {size!r}')
+    for field in ('platform', 'annotations'):
+        if not isinstance(descriptor.get(field) or {}, dict):
+            raise ImageFormatError(f'{what} has a {field} that is not an object')
+    return descriptor
 
 
 def _platform_name(platform: dict[str, t.Any] | None) -> str:
@@ -108,7 +120,11 @@ def choose_platform_child(index: dict[str, t.Any], platform: str | None, what: s
         if (child.get('annotations') or {}).get(_ATTESTATION_ANNOTATION) != 'attestation-manifest'
     ]
     if platform:
-        matches = [child for child in children if _platform_name(child.get('platform')).startswith(platform)]
+        wanted_parts = platform.strip('/').split('/')
+        matches = [
+            child for child in children
+            if _platform_name(child.get('platform')).split('/')[:len(wanted_parts)] == wanted_parts
+        ]
     else:
         matches = [
             child for child in children
@@ -117,13 +133,13 @@ def choose_platform_child(index: dict[str, t.Any], platform: str | None, what: s
     if matches:
         return matches[0]
     available = ', '.join(_platform_name(child.get('platform')) for child in children) or 'none'
-    wanted = f'platform {platform}' if platform else 'a wasi/wasm image or a single image'
+    wanted = f'image for platform {platform}' if platform else 'wasi/wasm image and more than one image'
     raise ImageFormatError(f'{what} has no {wanted}; it offers: {available}. Set platform to one of them')
 
 
 def classify(manifest: dict[str, t.Any], what: str) -> str:
-    config_type = (manifest.get('config') or {}).get('mediaType')
     layer_types = [layer.get('mediaType') for layer in _descriptor_list(manifest, 'layers', what)]
+    config_type = check_descriptor(manifest.get('config'), f'Config descriptor of {what}').get('mediaType')
     if config_type == mt.WASM_CONFIG or mt.WASM_CONTENT_LAYER in layer_types:
         return mt.VARIANT_OCI
     if config_type == mt.WASM_ARTIFACT_CONFIG or (layer_types and set(layer_types) == {mt.WASM_ARTIFACT_LAYER}):
@@ -140,6 +156,7 @@ def resolve(source: ContentSource, platform: str | None = None) -> ResolvedImage
     descriptor = source.root_descriptor()
     if descriptor is None:
         return None
+    check_descriptor(descriptor, f'Descriptor of {source.reference}')
     what = f'Manifest of {source.reference}'
     document = parse_json_document(source.read_manifest(descriptor), what)
     media_type = document.get('mediaType') or descriptor.get('mediaType')
@@ -219,6 +236,7 @@ def _scan_compat(
         what = f'Layer {layer["digest"]} of {source.reference}'
         scan = _CompatScan()
         with source.open_blob(layer, what) as reader:
+            stopped_early = False
             for member in scan_layer(t.cast(t.BinaryIO, reader), what, wanted, max_size):
                 if member.name == mt.RUNTIME_CONFIG_TITLE:
                     if member.size > METADATA_LIMIT:
@@ -229,9 +247,11 @@ def _scan_compat(
                     _copy(member.stream, sink)
                     scan.module = sink.finish()
                 if scan.runtime and (scan.module or not need_module):
+                    stopped_early = True
                     break
-            else:
-                # Only a layer read to the end can be checked against its digest.
+            # Module bytes are only trusted from a layer checked against its digest; a
+            # metadata-only look may stop early and leave the rest of the layer unread.
+            if need_module or not stopped_early:
                 reader.verify()
         if scan.module or (scan.runtime and not need_module):
             return scan
@@ -254,11 +274,11 @@ def describe(
     """Describe the image; ``module_digest=False`` lets a compat image skip hashing its module."""
     what = f'Image {source.reference}'
     manifest = resolved.manifest
-    annotations = {str(key): str(value) for key, value in (manifest.get('annotations') or {}).items()}
-    config_descriptor = manifest.get('config')
-    if not isinstance(config_descriptor, dict):
-        raise ImageFormatError(f'{what} has no config descriptor')
-    config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
+    raw_annotations = manifest.get('annotations') or {}
+    if not isinstance(raw_annotations, dict):
+        raise ImageFormatError(f'{what} has annotations that are not an object')
+    annotations = {str(key): str(value) for key, value in raw_annotations.items()}
+    config_blob = read_small_blob(source, manifest.get('config'), f'Config of {source.reference}')
 
     platform = resolved.index_platform
     wasm: ModuleContent | None

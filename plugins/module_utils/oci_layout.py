@@ -17,7 +17,7 @@ import shutil
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import atomic_writer, write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils.digests import DigestingReader, canonical_json, validate_digest
+from ansible_collections.wasm.oci.plugins.module_utils.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils.errors import LayoutError
 from ansible_collections.wasm.oci.plugins.module_utils.image_description import ImageDescription
 from ansible_collections.wasm.oci.plugins.module_utils.image_reader import DEFAULT_MAX_SIZE, describe, read_small_blob, resolve
@@ -98,6 +98,8 @@ class OciLayout:
             yield DigestingReader(stream, digest, descriptor.get('size'), f'{what} {digest} in {self.path}')
 
     def write_blob(self, digest: str, data: bytes) -> None:
+        if sha256_digest(data) != digest:
+            raise LayoutError(f'Refusing to store a blob under {digest}: its content has digest {sha256_digest(data)}')
         if self.has_blob(digest, len(data)):
             return
         path = self.blob_path(digest)

@@ -12,6 +12,7 @@ Docker Hub, where single-name repositories live under ``library/``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 
 from ansible_collections.wasm.oci.plugins.module_utils.digests import SHA256_DIGEST
@@ -21,10 +22,9 @@ DOCKER_HUB = 'docker.io'
 DOCKER_HUB_ALIASES = frozenset({'docker.io', 'index.docker.io', 'registry-1.docker.io'})
 DEFAULT_TAG = 'latest'
 
-_PATH_COMPONENT = re.compile(r'^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$')
-_TAG = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')
-_HOSTNAME = re.compile(r'^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$')
-_IPV6_HOST = re.compile(r'^\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9]+)?\]$')
+_PATH_COMPONENT = re.compile(r'[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*')
+_TAG = re.compile(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}')
+_HOSTNAME = re.compile(r'(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*')
 _MAX_NAME_LENGTH = 255
 
 
@@ -50,7 +50,7 @@ class ImageReference:
 
 
 def validate_tag(tag: str, context: str = 'tag') -> str:
-    if not isinstance(tag, str) or not _TAG.match(tag):
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
         raise InvalidReferenceError(
             f'{context}: {tag!r} is not a valid tag; tags are up to 128 letters, digits, '
             "'_', '.' and '-', not starting with '.' or '-'"
@@ -62,18 +62,25 @@ def _looks_like_registry(component: str) -> bool:
     return '.' in component or ':' in component or component == 'localhost' or component.startswith('[')
 
 
+def _valid_ipv6_literal(host: str) -> bool:
+    if not (host.startswith('[') and host.endswith(']')):
+        return False
+    try:
+        ipaddress.IPv6Address(host[1:-1])
+    except ValueError:
+        return False
+    return True
+
+
 def _validate_registry(registry: str, reference: str) -> None:
-    host, port = registry, None
     if registry.startswith('['):
         end = registry.find(']')
         host, rest = registry[:end + 1], registry[end + 1:]
-        if rest:
-            port = rest[1:] if rest.startswith(':') else 'invalid'
-        host_ok = end > 0 and bool(_IPV6_HOST.match(host))
+        port = rest[1:] if rest.startswith(':') else (rest or None)
+        host_ok = end > 0 and _valid_ipv6_literal(host)
     else:
-        if ':' in registry:
-            host, port = registry.rsplit(':', 1)
-        host_ok = bool(_HOSTNAME.match(host))
+        host, port = registry.rsplit(':', 1) if ':' in registry else (registry, None)
+        host_ok = bool(_HOSTNAME.fullmatch(host))
     if not host_ok:
         raise InvalidReferenceError(f'Image reference {reference!r} has an invalid registry host {host!r}')
     if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
@@ -94,7 +101,7 @@ def parse_reference(reference: str) -> ImageReference:
     digest = None
     if '@' in text:
         text, digest = text.split('@', 1)
-        if not SHA256_DIGEST.match(digest):
+        if not SHA256_DIGEST.fullmatch(digest):
             raise InvalidReferenceError(
                 f'Image reference {reference!r} has an invalid digest {digest!r}; expected sha256:<64 lowercase hex digits>'
             )
@@ -117,7 +124,7 @@ def parse_reference(reference: str) -> ImageReference:
         components.insert(0, 'library')
 
     for component in components:
-        if not _PATH_COMPONENT.match(component):
+        if not _PATH_COMPONENT.fullmatch(component):
             raise InvalidReferenceError(
                 f'Image reference {reference!r} has an invalid repository path component {component!r}; use lowercase '
                 "letters and digits separated by '.', '_', '__' or '-'"

@@ -59,7 +59,7 @@ def _string_list(value: t.Any, field: str, source: str) -> tuple[str, ...]:
 
 def _read_abi_versions(document: dict[str, t.Any], source: str) -> tuple[str, ...]:
     for key in _ABI_KEYS:
-        if key not in document:
+        if document.get(key) is None:
             continue
         value = document[key]
         if isinstance(value, str):

@@ -125,6 +125,23 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     return t.cast(t.BinaryIO, peekable)
 
 
+_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+
+
+class _MemberReader:
+    """A member's stream whose read errors are reported as a broken layer."""
+
+    def __init__(self, stream: t.BinaryIO, what: str) -> None:
+        self._stream = stream
+        self._what = what
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except _READ_ERRORS as exc:
+            raise ImageFormatError(f'{self._what} is not a readable tar layer: {exc}') from None
+
+
 @dataclasses.dataclass
 class LayerMember:
     name: str
@@ -163,6 +180,6 @@ def scan_layer(stream: t.BinaryIO, what: str, wanted: t.Collection[str], max_siz
                 extracted = archive.extractfile(member)
                 if extracted is None:
                     raise ImageFormatError(f'{what} member {member.name!r} has no readable content')
-                yield LayerMember(name=basename, size=member.size, stream=t.cast(t.BinaryIO, extracted))
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+                yield LayerMember(name=basename, size=member.size, stream=t.cast(t.BinaryIO, _MemberReader(extracted, what)))
+    except _READ_ERRORS as exc:
         raise ImageFormatError(f'{what} is not a readable tar layer: {exc}') from None

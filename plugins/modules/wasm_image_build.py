@@ -86,7 +86,7 @@ seealso:
     description: The specification of the two variants.
     link: https://github.com/solo-io/wasm/tree/master/spec
 author:
-  - wasm.oci contributors
+  - wasm.oci developers (@wasm-oci)
 """
 
 EXAMPLES = r"""
@@ -271,6 +271,7 @@ class WasmImageBuilder:
         except WasmOciError:
             return {'digest': layout.find(tag).get('digest')}
         return previous.as_dict() if previous else {}
+
 
 def main() -> None:
     module = AnsibleModule(

@@ -39,7 +39,7 @@ options:
 seealso:
   - module: wasm.oci.wasm_image_build
 author:
-  - wasm.oci contributors
+  - wasm.oci developers (@wasm-oci)
 """
 
 EXAMPLES = r"""

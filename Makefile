@@ -51,8 +51,9 @@ sanity: copied-collection
 	tests/harness/provide-get-pip $(BIN)/python
 	cd $(COPIED_COLLECTION) && $(BIN)/ansible-test sanity --python 3.11 --color no
 
-integration: copied-collection $(SAMPLE_FILTER)
-	cd $(COPIED_COLLECTION) && WASM_OCI_FILTERS=$(FILTERS) $(BIN)/ansible-test integration --python 3.11 --color no
+integration: deps $(SAMPLE_FILTER)
+	PATH=$(BIN):$$PATH WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 
 clean:
 	rm -rf $(BUILD) tests/output

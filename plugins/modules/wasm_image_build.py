@@ -49,6 +49,8 @@ options:
     description:
       - With O(variant=compat), write an OCI manifest (V(oci)) or a Docker v2 manifest (V(docker)).
       - Docker v2 manifests cannot hold annotations, so O(annotations) must be empty with V(docker).
+      - skopeo and buildah read only OCI manifests from a local layout. A V(docker) image in a layout is meant to be
+        pushed to a registry.
     type: str
     choices: [oci, docker]
     default: oci

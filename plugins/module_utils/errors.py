@@ -32,3 +32,12 @@ class ImageFormatError(WasmOciError):
 
 class LayoutError(WasmOciError):
     """An OCI image layout directory that is missing, malformed or lacks a tag."""
+
+
+class RegistryError(WasmOciError):
+    """A registry that cannot be reached, refuses a request or answers nonsense."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code

@@ -213,7 +213,7 @@ def _copy(stream: t.BinaryIO, sink: _ModuleSink) -> None:
         sink.write(chunk)
 
 
-def _module_layer(resolved: ResolvedImage, what: str) -> dict[str, t.Any]:
+def module_layer(resolved: ResolvedImage, what: str) -> dict[str, t.Any]:
     layer_type = mt.WASM_CONTENT_LAYER if resolved.variant == mt.VARIANT_OCI else mt.WASM_ARTIFACT_LAYER
     layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') == layer_type]
     if len(layers) != 1:
@@ -268,10 +268,29 @@ def _runtime_from_annotations(annotations: dict[str, str]) -> RuntimeConfig:
     )
 
 
+def _copy_module_layer(
+    source: ContentSource, layer: dict[str, t.Any], target: t.BinaryIO, max_size: int,
+) -> ModuleContent:
+    what = f'Module layer {layer["digest"]} of {source.reference}'
+    if layer['size'] > max_size:
+        raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
+    sink = _ModuleSink(target, max_size, what)
+    with source.open_blob(layer, what) as reader:
+        _copy(t.cast(t.BinaryIO, reader), sink)
+        reader.verify()
+    return sink.finish()
+
+
 def describe(
     source: ContentSource, resolved: ResolvedImage, max_size: int = DEFAULT_MAX_SIZE, module_digest: bool = True,
+    target: t.BinaryIO | None = None,
 ) -> ImageDescription:
-    """Describe the image; ``module_digest=False`` lets a compat image skip hashing its module."""
+    """Describe the image, and stream its module into ``target`` when one is given.
+
+    ``module_digest=False`` lets a compat image skip hashing its module, so a metadata
+    look reads its layer only up to the runtime config. The other variants never need
+    the module layer for a description: its digest is the module digest.
+    """
     what = f'Image {source.reference}'
     manifest = resolved.manifest
     raw_annotations = manifest.get('annotations') or {}
@@ -281,23 +300,25 @@ def describe(
     config_blob = read_small_blob(source, manifest.get('config'), f'Config of {source.reference}')
 
     platform = resolved.index_platform
-    wasm: ModuleContent | None
+    wasm: ModuleContent | None = None
     if resolved.variant == mt.VARIANT_OCI:
         runtime = parse_runtime_config(config_blob, f'the config of {source.reference}')
-        layer = _module_layer(resolved, what)
-        wasm = ModuleContent(digest=layer['digest'], size=layer.get('size'))
     elif resolved.variant == mt.VARIANT_ARTIFACT:
         config = parse_json_document(config_blob, f'Config of {source.reference}')
         platform = platform or {key: config[key] for key in ('os', 'architecture') if key in config}
         runtime = RuntimeConfig(runtime_type=None)
-        layer = _module_layer(resolved, what)
-        wasm = ModuleContent(digest=layer['digest'], size=layer.get('size'))
     else:
         config = parse_json_document(config_blob, f'Config of {source.reference}')
         platform = platform or {key: config[key] for key in ('os', 'architecture') if key in config}
-        scan = _scan_compat(source, resolved, max_size, None, need_module=module_digest)
+        scan = _scan_compat(source, resolved, max_size, target, need_module=module_digest or target is not None)
         runtime = scan.runtime or _runtime_from_annotations(annotations)
         wasm = scan.module
+    if resolved.variant != mt.VARIANT_COMPAT:
+        layer = module_layer(resolved, what)
+        if target is None:
+            wasm = ModuleContent(digest=layer['digest'], size=layer['size'])
+        else:
+            wasm = _copy_module_layer(source, layer, target, max_size)
 
     return ImageDescription(
         reference=source.reference,
@@ -311,21 +332,3 @@ def describe(
         platform=platform or None,
         index_digest=resolved.index_digest,
     )
-
-
-def copy_module(
-    source: ContentSource, resolved: ResolvedImage, target: t.BinaryIO, max_size: int = DEFAULT_MAX_SIZE,
-) -> ModuleContent:
-    """Stream the module bytes of the image into ``target``, checked and bounded."""
-    if resolved.variant == mt.VARIANT_COMPAT:
-        module = _scan_compat(source, resolved, max_size, target, need_module=True).module
-        return t.cast(ModuleContent, module)
-    layer = _module_layer(resolved, f'Image {source.reference}')
-    what = f'Module layer {layer["digest"]} of {source.reference}'
-    if isinstance(layer.get('size'), int) and layer['size'] > max_size:
-        raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
-    sink = _ModuleSink(target, max_size, what)
-    with source.open_blob(layer, what) as reader:
-        _copy(t.cast(t.BinaryIO, reader), sink)
-        reader.verify()
-    return sink.finish()

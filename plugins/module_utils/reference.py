@@ -40,6 +40,11 @@ class ImageReference:
         """What to ask the registry for: the digest when pinned, else the tag."""
         return self.digest or self.tag or DEFAULT_TAG
 
+    @property
+    def api_host(self) -> str:
+        """Docker Hub serves its API from another host than the one in references."""
+        return 'registry-1.docker.io' if self.registry == DOCKER_HUB else self.registry
+
     def __str__(self) -> str:
         text = f'{self.registry}/{self.repository}'
         if self.tag:
@@ -87,8 +92,8 @@ def _validate_registry(registry: str, reference: str) -> None:
         raise InvalidReferenceError(f'Image reference {reference!r} has an invalid registry port {port!r}')
 
 
-def parse_reference(reference: str) -> ImageReference:
-    """Parse and validate ``reference``, applying the Docker Hub defaults."""
+def parse_reference(reference: str, default_tag: str = DEFAULT_TAG) -> ImageReference:
+    """Parse and validate ``reference``, applying the Docker Hub defaults and ``default_tag``."""
     if not isinstance(reference, str) or not reference.strip():
         raise InvalidReferenceError('Image reference is empty; give one such as registry.example.com/filters/add-header:1.0')
     text = reference.strip()
@@ -134,5 +139,5 @@ def parse_reference(reference: str) -> ImageReference:
         raise InvalidReferenceError(f'Image reference {reference!r} has a repository name longer than {_MAX_NAME_LENGTH} characters')
 
     if tag is None and digest is None:
-        tag = DEFAULT_TAG
+        tag = default_tag
     return ImageReference(registry=registry, repository=repository, tag=tag, digest=digest)

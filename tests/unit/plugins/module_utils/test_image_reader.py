@@ -25,7 +25,6 @@ from ansible_collections.wasm.oci.plugins.module_utils.image_reader import (
     ResolvedImage,
     choose_platform_child,
     classify,
-    copy_module,
     describe,
     parse_json_document,
     read_small_blob,
@@ -67,8 +66,8 @@ def _resolve(source: t.Any, platform: str | None = None) -> ResolvedImage:
 
 def _copy(source: t.Any, platform: str | None = None, max_size: int = 1024 * 1024) -> tuple[bytes, ModuleContent]:
     target = io.BytesIO()
-    content = copy_module(source, _resolve(source, platform), target, max_size)
-    return target.getvalue(), content
+    image = describe(source, _resolve(source, platform), max_size, target=target)
+    return target.getvalue(), ModuleContent(digest=t.cast(str, image.wasm_digest), size=t.cast(int, image.wasm_size))
 
 
 def _layout_source(builder: LayoutBuilder, tag: str, target: dict[str, t.Any]) -> LayoutSource:
@@ -636,4 +635,4 @@ def test_malformed_manifest_shapes_are_image_format_errors(builder: LayoutBuilde
     with pytest.raises(ImageFormatError):
         resolved = _resolve(source)
         describe(source, resolved)
-        copy_module(source, resolved, io.BytesIO())
+        describe(source, resolved, target=io.BytesIO())

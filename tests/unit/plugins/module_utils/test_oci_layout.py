@@ -15,7 +15,7 @@ from ansible_collections.wasm.oci.plugins.module_utils import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils.digests import sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils.errors import ImageFormatError, LayoutError
 from ansible_collections.wasm.oci.plugins.module_utils.image_builder import BuiltImage, build_image
-from ansible_collections.wasm.oci.plugins.module_utils.image_reader import copy_module, resolve
+from ansible_collections.wasm.oci.plugins.module_utils.image_reader import describe, resolve
 from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import (
     LayoutSource,
     OciLayout,
@@ -186,7 +186,7 @@ def test_corrupt_module_layer_is_detected_when_the_module_is_copied(tmp_path: pa
     resolved = resolve(source)
     assert resolved is not None
     with pytest.raises(ImageFormatError, match='has digest sha256:[0-9a-f]{64}, not the'):
-        copy_module(source, resolved, io.BytesIO())
+        describe(source, resolved, target=io.BytesIO())
 
 
 def test_truncated_blob_is_detected(tmp_path: pathlib.Path) -> None:

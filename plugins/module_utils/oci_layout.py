@@ -176,10 +176,10 @@ def layout_reference(path: str, tag: str) -> str:
 class LayoutSource:
     """One tag of a local OCI layout, as a content source for the image reader."""
 
-    def __init__(self, layout: OciLayout, tag: str) -> None:
+    def __init__(self, layout: OciLayout, tag: str, reference: str | None = None) -> None:
         self.layout = layout
         self.tag = tag
-        self.reference = layout_reference(layout.path, tag)
+        self.reference = reference or layout_reference(layout.path, tag)
 
     def root_descriptor(self) -> dict[str, t.Any] | None:
         return self.layout.find(self.tag)

@@ -7,23 +7,29 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: wasm_image_info
-short_description: Inspect a Wasm image in a local OCI layout
+short_description: Inspect a Wasm image in a registry or a local OCI layout
 version_added: 0.1.0
 description:
-  - Describes the Wasm image that O(tag) names in the local OCI image layout O(layout). It reports the variant, the
-    runtime config with its root IDs, the module digest and size, annotations and platform.
+  - Describes the Wasm image O(name) in a registry, or O(tag) in the local OCI image layout O(layout). It reports the
+    variant, the runtime config with its root IDs, the module digest and size, annotations and platform.
+  - For the V(oci) variant only the manifest and config are read, never the module. A compat image keeps its root
+    IDs in the layer's C(runtime-config.json), so that layer is streamed only until that file has been read.
   - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers and
     the V(compat) variant with gzip, zstd or uncompressed tar layers and OCI or Docker v2 manifests. It also covers
     the CNCF Wasm OCI Artifact layout, and indexes, where a child is chosen by platform.
-  - A missing layout or tag is not an error. The module returns RV(exists=false).
+  - A missing tag, repository or layout is not an error. The module returns RV(exists=false).
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.attributes.actiongroup_wasm
   - wasm.oci.attributes.info_module
   - wasm.oci.local_layout
+  - wasm.oci.registry
 options:
-  layout:
-    required: true
+  name:
+    description:
+      - The image, as C(registry/repository[:tag]) or C(registry/repository@sha256:<manifest digest>). Mutually exclusive
+        with O(layout).
+    type: str
   platform:
     description:
       - When the tag names an index, the platform of the image to describe, as C(os/architecture), for example
@@ -43,6 +49,11 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Inspect an image in a registry
+  wasm.oci.wasm_image_info:
+    name: registry.example.com/filters/add_header:1.0.0
+  register: remote_image
+
 - name: Read the root ID of a filter image
   wasm.oci.wasm_image_info:
     layout: /srv/wasm/layout
@@ -140,31 +151,40 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import describe_tag, existing_layout
-from ansible_collections.wasm.oci.plugins.module_utils.reference import validate_tag
+from ansible_collections.wasm.oci.plugins.module_utils.image_reader import DEFAULT_MAX_SIZE, describe, resolve
+from ansible_collections.wasm.oci.plugins.module_utils.module_sources import image_source
+from ansible_collections.wasm.oci.plugins.module_utils.registry_options import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
 
 
 class WasmImageInfo:
     def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
         self.params = module.params
 
     def inspect(self) -> dict:
-        tag = validate_tag(self.params['tag'])
-        layout = existing_layout(self.params['layout'])
-        image = describe_tag(layout, tag, self.params['platform'], self.params['max_size']) if layout else None
-        if image is None:
+        source = image_source(self.module, missing_layout_ok=True)
+        resolved = resolve(source, self.params['platform']) if source else None
+        if resolved is None:
             return {'changed': False, 'exists': False}
+        # A local compat layer is cheap to hash; a remote one is read only up to its runtime config.
+        module_digest = not self.params['name']
+        image = describe(source, resolved, self.params['max_size'], module_digest=module_digest)
         return {'changed': False, 'exists': True, 'image': image.as_dict()}
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            layout=dict(type='path', required=True),
+            name=dict(type='str'),
+            layout=dict(type='path'),
             tag=dict(type='str', default='latest'),
             platform=dict(type='str'),
-            max_size=dict(type='int', default=256 * 1024 * 1024),
+            max_size=dict(type='int', default=DEFAULT_MAX_SIZE),
+            **registry_argument_spec(),
         ),
+        mutually_exclusive=[('name', 'layout')],
+        required_one_of=[('name', 'layout')],
+        required_together=REGISTRY_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     try:

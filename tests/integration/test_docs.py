@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-MODULES = ['wasm.oci.wasm_image_build', 'wasm.oci.wasm_image_info']
+MODULES = ["wasm.oci.wasm_image_build", "wasm.oci.wasm_image_info", "wasm.oci.wasm_image_pull", "wasm.oci.wasm_image_push"]
 
 
 @pytest.mark.parametrize('module', MODULES)

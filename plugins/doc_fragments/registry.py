@@ -1,0 +1,57 @@
+# Copyright (c) 2026, wasm.oci contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Options for connecting to an OCI registry."""
+
+    DOCUMENTATION = r"""
+options:
+  username:
+    description:
+      - User name for the registry. Without it, credentials come from Docker's C(config.json) (C($DOCKER_CONFIG/config.json),
+        else C(~/.docker/config.json)), including C(credHelpers) and C(credsStore) through the
+        C(docker-credential-*) helpers, else the registry is used anonymously.
+      - With registries that use token authentication (GHCR, Quay, Harbor, ECR), give the user name and a token or
+        password; the token exchange and the scope upgrade from pull to push happen automatically.
+    type: str
+  password:
+    description:
+      - Password or access token for O(username).
+    type: str
+  validate_certs:
+    description:
+      - Verify the registry's TLS certificate.
+    type: bool
+    default: true
+    aliases: [tls_verify]
+  ca_path:
+    description:
+      - PEM file of the CA that signed the registry's certificate, for registries with a private CA.
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate for registries that require mutual TLS. Needs O(client_key).
+    type: path
+  client_key:
+    description:
+      - PEM private key of O(client_cert).
+    type: path
+  plain_http:
+    description:
+      - Talk to the registry over plain HTTP, for registries without TLS.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds to wait for each connection and each read from the registry.
+      - Connection errors, HTTP 429 and HTTP 5xx answers are retried up to three times with backoff (honouring
+        C(Retry-After)); other errors fail at once.
+    type: float
+    default: 30
+requirements:
+  - requests
+"""

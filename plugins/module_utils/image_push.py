@@ -1,0 +1,56 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Push an image from a local OCI layout to a registry, uploading only what is missing."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils.errors import LayoutError
+from ansible_collections.wasm.oci.plugins.module_utils.image_reader import check_descriptor, parse_json_document
+from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import LayoutSource, OciLayout
+from ansible_collections.wasm.oci.plugins.module_utils.registry_client import RegistryClient, RemoteManifest
+
+
+def layout_descriptor(layout: OciLayout, tag: str) -> dict[str, t.Any]:
+    descriptor = layout.find(tag)
+    if descriptor is None:
+        tags = ', '.join(layout.tags()) or 'none'
+        raise LayoutError(f'OCI layout {layout.path} has no tag {tag!r} (it has: {tags}); build it first with wasm_image_build')
+    return check_descriptor(descriptor, f'Tag {tag} of {layout.path}')
+
+
+def push_needed(remote: RemoteManifest | None, descriptor: dict[str, t.Any]) -> bool:
+    """Whether the remote tag does not already name this exact manifest."""
+    return remote is None or remote.digest != descriptor['digest']
+
+
+def push(layout: OciLayout, tag: str, client: RegistryClient) -> int:
+    """Push what ``tag`` names to the client's reference; returns the number of blobs uploaded."""
+    return _push_manifest(LayoutSource(layout, tag), layout, client, layout_descriptor(layout, tag), t.cast(str, client.reference.tag))
+
+
+def _push_manifest(source: LayoutSource, layout: OciLayout, client: RegistryClient, descriptor: dict[str, t.Any], version: str) -> int:
+    data = source.read_manifest(descriptor)
+    document = parse_json_document(data, f'Manifest {descriptor["digest"]} in {layout.path}')
+    media_type = document.get('mediaType') or descriptor.get('mediaType') or mt.OCI_MANIFEST
+    uploaded = 0
+    if media_type in mt.INDEXES:
+        for child in document.get('manifests') or []:
+            child = check_descriptor(child, f'An entry of index {descriptor["digest"]}')
+            if client.head_manifest(child['digest']) is None:
+                uploaded += _push_manifest(source, layout, client, child, child['digest'])
+    else:
+        blobs = [document.get('config')] + list(document.get('layers') or [])
+        for blob in blobs:
+            blob = check_descriptor(blob, f'A blob of manifest {descriptor["digest"]}')
+            if not client.has_blob(blob['digest'], blob['size']):
+                if not layout.has_blob(blob['digest'], blob['size']):
+                    raise LayoutError(f'Blob {blob["digest"]} is missing from OCI layout {layout.path}; rebuild the image')
+                path = layout.blob_path(blob['digest'])
+                client.upload_blob(blob['digest'], blob['size'], lambda path=path: open(path, 'rb'))
+                uploaded += 1
+    client.put_manifest(version, media_type, data)
+    return uploaded

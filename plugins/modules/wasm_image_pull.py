@@ -1,0 +1,247 @@
+#!/usr/bin/python
+# Copyright (c) 2026, wasm.oci contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: wasm_image_pull
+short_description: Pull the WebAssembly module of a Wasm image into a file
+version_added: 0.1.0
+description:
+  - Fetches the Wasm image O(name) from a registry, or O(tag) from the local OCI layout O(layout) on air-gapped hosts,
+    and writes its module to O(dest).
+  - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers,
+    and the V(compat) variant with gzip, zstd or uncompressed tar layers and OCI or Docker v2 manifests. It also
+    covers the CNCF Wasm OCI Artifact, and indexes, where a child is chosen by platform. Tar layers are never
+    extracted to disk; only the C(plugin.wasm) member is read.
+  - Every byte is checked against its digest while it streams. The module is written to a temporary file beside
+    O(dest) and renamed over it, so a failed pull leaves O(dest) as it was.
+  - When O(dest) already holds the module, nothing is downloaded. For compat images a small record
+    C(.<dest name>.wasm-oci.json) beside O(dest) remembers which image it came from.
+  - Returns RV(image) with the root IDs, so a play can configure Envoy without another task.
+extends_documentation_fragment:
+  - wasm.oci.attributes
+  - wasm.oci.attributes.actiongroup_wasm
+  - wasm.oci.local_layout
+  - wasm.oci.registry
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  name:
+    description:
+      - The image, as C(registry/repository[:tag]) or C(registry/repository@sha256:<manifest digest>). A digest pins the
+        manifest. Mutually exclusive with O(layout).
+    type: str
+  dest:
+    description:
+      - Path of the module file to write.
+    type: path
+    required: true
+  platform:
+    description:
+      - When the reference names an index, the platform of the image to pull, as C(os/architecture), for example
+        V(wasi/wasm). By default the C(wasi)/C(wasm) image is chosen, or the only image of the index.
+    type: str
+  sha256:
+    description:
+      - Expected sha256 digest of the module bytes (not of the manifest), with or without the C(sha256:) prefix.
+        The pull fails if the module differs.
+    type: str
+  max_size:
+    description:
+      - Largest module, and largest decompressed layer, in bytes. A bigger one is an error, never a truncated file.
+    type: int
+    default: 268435456
+  force:
+    description:
+      - Download and write the module even when O(dest) already holds it.
+    type: bool
+    default: false
+seealso:
+  - module: wasm.oci.wasm_image_push
+  - module: wasm.oci.wasm_image_info
+author:
+  - wasm.oci developers (@wasm-oci)
+"""
+
+EXAMPLES = r"""
+- name: Pull a filter for Envoy and use its root ID
+  wasm.oci.wasm_image_pull:
+    name: registry.example.com/filters/add_header:1.0.0
+    dest: /etc/envoy/wasm/add_header.wasm
+    owner: envoy
+    mode: "0644"
+  register: filter
+
+- name: Show the root ID Envoy needs
+  ansible.builtin.debug:
+    msg: "root_id: {{ filter.image.runtime.root_ids[0] }}"
+
+- name: Pull a pinned manifest from GHCR with a token, and pin the module bytes too
+  wasm.oci.wasm_image_pull:
+    name: ghcr.io/example/add_header@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    sha256: 0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b
+    dest: /etc/envoy/wasm/add_header.wasm
+    username: example-bot
+    password: "{{ ghcr_token }}"
+
+- name: Pull from a registry with a private CA
+  wasm.oci.wasm_image_pull:
+    name: registry.internal/filters/add_header:1.0.0
+    ca_path: /etc/pki/internal-ca.pem
+    dest: /etc/envoy/wasm/add_header.wasm
+
+- name: Pull from a local layout copied to an air-gapped host
+  wasm.oci.wasm_image_pull:
+    layout: /srv/wasm/layout
+    tag: "1.0.0"
+    dest: /etc/envoy/wasm/add_header.wasm
+"""
+
+RETURN = r"""
+dest:
+  description: Path of the module file.
+  returned: success
+  type: str
+  sample: /etc/envoy/wasm/add_header.wasm
+image:
+  description:
+    - The image, described the same way by every module of the collection.
+  returned: success
+  type: dict
+  contains:
+    reference:
+      description: The image reference; for a local layout C(oci:<layout>:<tag>) as skopeo writes it.
+      type: str
+      sample: oci:/srv/wasm/layout:1.0.0
+    digest:
+      description:
+        - Digest of the image manifest (after choosing a platform when the reference names an index).
+        - Pin it with C(name@digest). It is not the digest of the module bytes; see RV(image.wasm.digest).
+      type: str
+      sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    index_digest:
+      description: Digest of the index or manifest list the reference named, or V(null) when it named a manifest.
+      type: str
+      sample: null
+    media_type:
+      description: Media type of the image manifest.
+      type: str
+      sample: application/vnd.oci.image.manifest.v1+json
+    variant:
+      description:
+        - V(oci) for the Wasm image specification's custom media types, V(compat) for a standard image holding
+          C(plugin.wasm), V(artifact) for the CNCF Wasm OCI Artifact layout.
+      type: str
+      sample: oci
+    runtime:
+      description: The runtime config of the image.
+      type: dict
+      contains:
+        type:
+          description: Target runtime, V(envoy_proxy) for Envoy filters; V(null) when the image does not say.
+          type: str
+          sample: envoy_proxy
+        abi_versions:
+          description: ABI versions the module supports.
+          type: list
+          elements: str
+          sample: [proxy_abi_version_0_2_1]
+        root_ids:
+          description: Root IDs the module registers; Envoy takes one as C(root_id).
+          type: list
+          elements: str
+          sample: [add_header]
+        config:
+          description: Further runtime config, without the root IDs.
+          type: dict
+          sample: {}
+    wasm:
+      description: The module itself.
+      type: dict
+      contains:
+        digest:
+          description:
+            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects.
+            - V(null) when it is not known without downloading the module.
+          type: str
+          sample: sha256:0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b
+        size:
+          description: Size of the module in bytes, or V(null) when not known.
+          type: int
+          sample: 601
+    annotations:
+      description: Annotations of the image manifest.
+      type: dict
+      sample: {module.wasm.runtime/type: envoy_proxy}
+    platform:
+      description: Platform (C(os), C(architecture)) of the image, or V(null) when it has none.
+      type: dict
+      sample: {os: wasi, architecture: wasm}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils.image_pull import pull_module
+from ansible_collections.wasm.oci.plugins.module_utils.image_reader import DEFAULT_MAX_SIZE
+from ansible_collections.wasm.oci.plugins.module_utils.module_sources import image_source
+from ansible_collections.wasm.oci.plugins.module_utils.registry_options import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
+
+
+class WasmImagePuller:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+
+    def pull(self) -> dict:
+        dest = self.params['dest']
+        changed, image = pull_module(
+            image_source(self.module),
+            dest,
+            platform=self.params['platform'],
+            max_size=self.params['max_size'],
+            sha256=self.params['sha256'],
+            force=self.params['force'],
+            check_mode=self.module.check_mode,
+        )
+        if not self.module.check_mode or not changed:
+            file_args = self.module.load_file_common_arguments(self.params, path=dest)
+            changed = self.module.set_fs_attributes_if_different(file_args, changed)
+        return {'changed': changed, 'dest': dest, 'image': image}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type='str'),
+            layout=dict(type='path'),
+            tag=dict(type='str', default='latest'),
+            dest=dict(type='path', required=True),
+            platform=dict(type='str'),
+            sha256=dict(type='str'),
+            max_size=dict(type='int', default=DEFAULT_MAX_SIZE),
+            force=dict(type='bool', default=False),
+            **registry_argument_spec(),
+        ),
+        mutually_exclusive=[('name', 'layout')],
+        required_one_of=[('name', 'layout')],
+        required_together=REGISTRY_REQUIRED_TOGETHER,
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    try:
+        result = WasmImagePuller(module).pull()
+    except WasmOciError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -19,7 +19,7 @@ ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(LINKED_COLLECTIONS) ANSIBLE_NOCOLOR=1 
 .PHONY: demo test units sanity integration deps system-deps copied-collection clean
 
 demo: deps $(SAMPLE_FILTER)
-	$(ANSIBLE_ENV) ansible-playbook examples/demo.yml -e filter_wasm=$(SAMPLE_FILTER) -e workdir=$(abspath $(BUILD)/demo)
+	$(ANSIBLE_ENV) examples/run-demo $(abspath $(BUILD)/demo) $(SAMPLE_FILTER)
 
 test: units sanity integration
 

@@ -69,6 +69,8 @@ def pull_module(
         raise WasmOciError(f'{source.reference} does not exist: no such tag or digest')
     if os.path.isdir(dest):
         raise WasmOciError(f'dest {dest} is a directory; give the path of the module file to write')
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        raise WasmOciError(f'The directory of dest {dest} does not exist; create it first (ansible.builtin.file state=directory)')
 
     current = None if force else _file_digest(dest)
     if current is not None:
@@ -88,9 +90,13 @@ def pull_module(
         _check_pin(image['wasm']['digest'], sha256, source.reference)
         return True, image
 
-    with atomic_writer(dest) as target:
-        description = describe(source, resolved, max_size, target=target)
-        _check_pin(description.wasm_digest, sha256, source.reference)
-    image = description.as_dict()
-    write_atomically(record_path(dest), canonical_json({'manifest': resolved.digest, 'module': description.wasm_digest, 'image': image}))
+    try:
+        with atomic_writer(dest) as target:
+            description = describe(source, resolved, max_size, target=target)
+            _check_pin(description.wasm_digest, sha256, source.reference)
+        image = description.as_dict()
+        record = {'manifest': resolved.digest, 'module': description.wasm_digest, 'image': image}
+        write_atomically(record_path(dest), canonical_json(record))
+    except OSError as exc:
+        raise WasmOciError(f'Cannot write dest {dest}: {exc}') from None
     return True, image

@@ -77,7 +77,7 @@ def pull_module(
         record = _read_record(dest)
         if resolved.variant == mt.VARIANT_COMPAT:
             unchanged = record.get('manifest') == resolved.digest and record.get('module') == current
-            image = record.get('image') if unchanged else None
+            image = record.get('image') if unchanged and isinstance(record.get('image'), dict) else None
         else:
             unchanged = module_layer(resolved, f'Image {source.reference}')['digest'] == current
             image = describe(source, resolved, max_size, module_digest=False).as_dict() if unchanged else None
@@ -99,4 +99,5 @@ def pull_module(
         write_atomically(record_path(dest), canonical_json(record))
     except OSError as exc:
         raise WasmOciError(f'Cannot write dest {dest}: {exc}') from None
-    return True, image
+    # Without a record, a compat dest can only be compared after the download.
+    return description.wasm_digest != current, image

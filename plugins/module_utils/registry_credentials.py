@@ -36,7 +36,8 @@ def docker_config_path(environ: t.Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     if environ.get('DOCKER_CONFIG'):
         return os.path.join(environ['DOCKER_CONFIG'], 'config.json')
-    return os.path.join(os.path.expanduser('~'), '.docker', 'config.json')
+    home = environ.get('HOME') or os.path.expanduser('~')
+    return os.path.join(home, '.docker', 'config.json')
 
 
 def _config_keys(registry: str) -> tuple[str, ...]:
@@ -72,10 +73,13 @@ def _from_auths(entry: t.Any, registry: str, config_path: str) -> Credentials | 
     if entry.get('username') and entry.get('password'):
         return Credentials(entry['username'], entry['password'], config_path)
     if entry.get('auth'):
+        invalid = RegistryError(f'The auth entry for {registry} in {config_path} is not base64 of user:password')
         try:
-            username, _sep, password = base64.b64decode(entry['auth']).decode('utf-8').partition(':')
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise RegistryError(f'The auth entry for {registry} in {config_path} is not base64 of user:password') from None
+            username, separator, password = base64.b64decode(entry['auth']).decode('utf-8').partition(':')
+        except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+            raise invalid from None
+        if not separator or not username:
+            raise invalid
         return Credentials(username, password, config_path)
     return None
 

@@ -52,7 +52,7 @@ sanity: copied-collection
 	cd $(COPIED_COLLECTION) && $(BIN)/ansible-test sanity --python 3.11 --color no
 
 integration: deps $(SAMPLE_FILTER)
-	PATH=$(BIN):$$PATH WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
+	PATH=$(BIN):$$PATH PYTHONPATH=$(LINKED_COLLECTIONS) WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
 		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 
 clean:

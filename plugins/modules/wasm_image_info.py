@@ -49,10 +49,24 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Inspect an image in a registry
+- name: Inspect an image in a Distribution registry over plain HTTP
   wasm.oci.wasm_image_info:
-    name: registry.example.com/filters/add_header:1.0.0
+    name: localhost:5000/filters/add_header:1.0.0
+    plain_http: true
   register: remote_image
+
+- name: Inspect an image on GHCR (token auth)
+  wasm.oci.wasm_image_info:
+    name: ghcr.io/example/add_header:1.0.0
+    username: example-bot
+    password: "{{ ghcr_token }}"
+
+- name: Inspect an image in a registry with a private CA and mutual TLS
+  wasm.oci.wasm_image_info:
+    name: registry.internal/filters/add_header:1.0.0
+    ca_path: /etc/pki/internal-ca.pem
+    client_cert: /etc/pki/client.pem
+    client_key: /etc/pki/client-key.pem
 
 - name: Read the root ID of a filter image
   wasm.oci.wasm_image_info:

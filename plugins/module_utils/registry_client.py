@@ -89,7 +89,8 @@ class RegistryClient:
         self.cert = (options.client_cert, options.client_key) if options.client_cert else None
         self._sleep = sleep
         self._authorization: dict[str, str] = {}
-        self._basic_only = False
+        # Basic credentials hold for every scope, so once challenged they are sent up front.
+        self._basic_authorization: str | None = None
 
     # -- transport ---------------------------------------------------------------
 
@@ -143,8 +144,9 @@ class RegistryClient:
         """Send a request, authenticating on a 401 challenge, and fail unless the status is ``expected``."""
         url = path if path.startswith(('http://', 'https://')) else self.base_url + path
         headers = dict(headers or {})
-        if scope in self._authorization:
-            headers['Authorization'] = self._authorization[scope]
+        authorization = self._authorization.get(scope) or self._basic_authorization
+        if authorization:
+            headers['Authorization'] = authorization
         response = self._send_with_retries(method, url, headers, body, stream, operation)
         if response.status_code == 401:
             # No credentials sent yet, or a cached token expired: answer the challenge once.
@@ -179,7 +181,7 @@ class RegistryClient:
             if not self.credentials:
                 raise RegistryError(f'{operation} failed: {self.reference.registry} requires a username and password')
             pair = f'{self.credentials.username}:{self.credentials.password}'.encode('utf-8')
-            authorization = 'Basic ' + base64.b64encode(pair).decode('ascii')
+            authorization = self._basic_authorization = 'Basic ' + base64.b64encode(pair).decode('ascii')
         elif scheme == 'bearer':
             authorization = 'Bearer ' + self._fetch_token(dict(_CHALLENGE_PARAM.findall(challenge)), scope, operation)
         else:

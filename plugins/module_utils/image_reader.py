@@ -300,20 +300,20 @@ def describe(
     config_blob = read_small_blob(source, manifest.get('config'), f'Config of {source.reference}')
 
     platform = resolved.index_platform
-    wasm: ModuleContent | None = None
+    wasm: ModuleContent | None
     if resolved.variant == mt.VARIANT_OCI:
         runtime = parse_runtime_config(config_blob, f'the config of {source.reference}')
-    elif resolved.variant == mt.VARIANT_ARTIFACT:
+    else:
+        # Standard image configs and the CNCF artifact config carry the platform instead.
         config = parse_json_document(config_blob, f'Config of {source.reference}')
         platform = platform or {key: config[key] for key in ('os', 'architecture') if key in config}
         runtime = RuntimeConfig(runtime_type=None)
-    else:
-        config = parse_json_document(config_blob, f'Config of {source.reference}')
-        platform = platform or {key: config[key] for key in ('os', 'architecture') if key in config}
+
+    if resolved.variant == mt.VARIANT_COMPAT:
         scan = _scan_compat(source, resolved, max_size, target, need_module=module_digest or target is not None)
         runtime = scan.runtime or _runtime_from_annotations(annotations)
         wasm = scan.module
-    if resolved.variant != mt.VARIANT_COMPAT:
+    else:
         layer = module_layer(resolved, what)
         if target is None:
             wasm = ModuleContent(digest=layer['digest'], size=layer['size'])

@@ -6,7 +6,13 @@ import subprocess
 
 import pytest
 
-MODULES = ["wasm.oci.wasm_image_build", "wasm.oci.wasm_image_info", "wasm.oci.wasm_image_pull", "wasm.oci.wasm_image_push"]
+MODULES = [
+    'wasm.oci.envoy_wasm_config',
+    'wasm.oci.wasm_image_build',
+    'wasm.oci.wasm_image_info',
+    'wasm.oci.wasm_image_pull',
+    'wasm.oci.wasm_image_push',
+]
 
 
 @pytest.mark.parametrize('module', MODULES)

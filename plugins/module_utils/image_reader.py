@@ -256,7 +256,10 @@ def _scan_compat(
         if scan.module or (scan.runtime and not need_module):
             return scan
     if need_module:
-        raise ImageFormatError(f'{source.reference} is a compat image, but none of its layers has a {mt.COMPAT_MODULE_FILE}')
+        raise ImageFormatError(
+            f'{source.reference} (manifest {resolved.digest}) is not a Wasm image: it has tar layers, but none holds '
+            f'a {mt.COMPAT_MODULE_FILE}'
+        )
     return _CompatScan()
 
 

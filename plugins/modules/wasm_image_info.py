@@ -15,7 +15,8 @@ description:
   - For the V(oci) variant only the manifest and config are read, never the module. A compat image keeps its root
     IDs in the layer's C(runtime-config.json), so that layer is streamed only until that file has been read.
   - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers and
-    the V(compat) variant with gzip, zstd or uncompressed tar layers and OCI or Docker v2 manifests. It also covers
+    the V(compat) variant with gzip, zstd (when the C(zstandard) Python package or Python 3.14 is on the host) or
+    uncompressed tar layers and OCI or Docker v2 manifests. It also covers
     the CNCF Wasm OCI Artifact layout, and indexes, where a child is chosen by platform.
   - A missing tag, repository or layout is not an error. The module returns RV(exists=false).
 extends_documentation_fragment:

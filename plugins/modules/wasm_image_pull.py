@@ -13,7 +13,8 @@ description:
   - Fetches the Wasm image O(name) from a registry, or O(tag) from the local OCI layout O(layout) on air-gapped hosts,
     and writes its module to O(dest).
   - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers,
-    and the V(compat) variant with gzip, zstd or uncompressed tar layers and OCI or Docker v2 manifests. It also
+    and the V(compat) variant with gzip, zstd (when the C(zstandard) Python package or Python 3.14 is on the host) or
+    uncompressed tar layers and OCI or Docker v2 manifests. It also
     covers the CNCF Wasm OCI Artifact, and indexes, where a child is chosen by platform. Tar layers are never
     extracted to disk; only the C(plugin.wasm) member is read.
   - Every byte is checked against its digest while it streams. The module is written to a temporary file beside

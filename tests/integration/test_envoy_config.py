@@ -7,7 +7,6 @@ without a restart, and keeps the old filter when the new module cannot load.
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import re
@@ -18,12 +17,15 @@ import time
 import typing as t
 
 import pytest
+from module_runner import run_module
 import requests
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 HEADER = 'x-wasm-filter'
 STAT_PREFIX = 'extension_config_discovery.http_filter.add_header.'
 RELOAD_TIMEOUT = 5.0
+
+MODULE = 'envoy_wasm_config'
 
 
 def _envoy_binary() -> pathlib.Path:
@@ -53,20 +55,6 @@ def _v2_source() -> str:
     source, length = re.subn(r'\(i32\.const 32\) \(i32\.const 10\)', '(i32.const 32) (i32.const 13)', source)
     assert data == 1 and length == 1, 'the sample filter changed shape; update the v2 variant here'
     return source
-
-
-def run_module(arguments: dict[str, t.Any], environment: dict[str, str], *, check: bool = False) -> dict[str, t.Any]:
-    """Run envoy_wasm_config on localhost through `ansible` and return its result."""
-    command = ['ansible', 'localhost', '-i', 'localhost,', '-c', 'local', '-m', 'wasm.oci.envoy_wasm_config', '-a', json.dumps(arguments)]
-    if check:
-        command.append('--check')
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False, timeout=120)
-    status, separator, payload = completed.stdout.partition(' => ')
-    if not separator:
-        pytest.fail(f'no result from ansible (exit {completed.returncode}):\n{completed.stdout}\n{completed.stderr}')
-    result = json.loads(payload)
-    result['ansible_status'] = status.rpartition(' | ')[2]
-    return result
 
 
 class Envoy:
@@ -164,8 +152,8 @@ def test_hot_reload_in_real_envoy(
     bootstrap = tmp_path / 'envoy.yaml'
     admin_port, listener_port = _free_port(), _free_port()
 
-    written = run_module(_ecds_arguments(ecds, modules['v1']), ansible_environment)
-    assert written['ansible_status'] == 'CHANGED', written
+    written = run_module(MODULE, _ecds_arguments(ecds, modules['v1']), ansible_environment)
+    assert written['changed'] and not written['failed'], written
     assert written['document']['resources'][0]['typed_config']['config']['root_id'] == 'add_header'
     bootstrap_arguments = {
         'dest': str(bootstrap),
@@ -176,8 +164,8 @@ def test_hot_reload_in_real_envoy(
         'filters': [{'name': 'add_header', 'ecds_path': str(ecds)}],
         'validate_with': str(envoy_binary),
     }
-    assert run_module(bootstrap_arguments, ansible_environment)['changed'] is True
-    assert run_module(bootstrap_arguments, ansible_environment)['changed'] is False
+    assert run_module(MODULE, bootstrap_arguments, ansible_environment)['changed'] is True
+    assert run_module(MODULE, bootstrap_arguments, ansible_environment)['changed'] is False
 
     validated = subprocess.run([str(envoy_binary), '--mode', 'validate', '-c', str(bootstrap)], capture_output=True, text=True, check=False, timeout=60)
     assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -192,20 +180,20 @@ def test_hot_reload_in_real_envoy(
         assert envoy.counter('update_rejected') == 0
 
         # v2: the ECDS file is renamed into place; Envoy applies it without a restart.
-        check_run = run_module(_ecds_arguments(ecds, modules['v2']), ansible_environment, check=True)
+        check_run = run_module(MODULE, _ecds_arguments(ecds, modules['v2']), ansible_environment, check_mode=True)
         assert check_run['changed'] is True and str(modules['v1']) in ecds.read_text(encoding='utf-8')
         started = time.monotonic()
-        assert run_module(_ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is True
+        assert run_module(MODULE, _ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is True
         written_after = time.monotonic() - started
         envoy.wait_for(lambda: envoy.header() == 'add_header_v2', 'the v2 header')
         served = time.time() - ecds.stat().st_mtime
         envoy.wait_for(lambda: envoy.counter('update_success') == 2, 'update_success 2')
         print(f'\nv2: module run {written_after:.2f} s; v2 header seen at most {served:.2f} s after the ECDS file was written')
         assert envoy.process.poll() is None and envoy.process.pid == pid
-        assert run_module(_ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is False
+        assert run_module(MODULE, _ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is False
 
         # A module without proxy-wasm exports: Envoy rejects the update and keeps serving v2.
-        assert run_module(_ecds_arguments(ecds, modules['empty']), ansible_environment)['changed'] is True
+        assert run_module(MODULE, _ecds_arguments(ecds, modules['empty']), ansible_environment)['changed'] is True
         envoy.wait_for(lambda: envoy.counter('update_rejected') == 1, 'update_rejected 1')
         print(f'rejected: counted at most {time.time() - ecds.stat().st_mtime:.2f} s after the ECDS file was written; '
               f'{ {name: envoy.counter(name) for name in ("update_attempt", "update_success", "update_rejected", "update_failure")} }')
@@ -223,6 +211,7 @@ def test_bootstrap_refused_by_envoy_leaves_dest_alone(
     bootstrap = tmp_path / 'envoy.yaml'
     bootstrap.write_text('previous\n', encoding='utf-8')
     result = run_module(
+        MODULE,
         {
             'dest': str(bootstrap),
             'kind': 'bootstrap',
@@ -232,6 +221,6 @@ def test_bootstrap_refused_by_envoy_leaves_dest_alone(
         },
         ansible_environment,
     )
-    assert result['ansible_status'] == 'FAILED!', result
+    assert result['failed'], result
     assert 'refused the bootstrap' in result['msg'] and str(tmp_path / 'missing.yaml') in result['msg']
     assert bootstrap.read_text(encoding='utf-8') == 'previous\n'

@@ -425,9 +425,10 @@ def test_compat_describe_without_module_digest_can_stop_at_the_runtime_config(bu
 def test_compat_image_without_plugin_wasm_is_refused(builder: LayoutBuilder) -> None:
     layers = [gzip_bytes(tar_bytes([('module.wasm', MODULE)])), gzip_bytes(tar_bytes([('runtime-config.json', RUNTIME.to_json())]))]
     source = _layout_source(builder, 'none', _compat_image(builder, layers))
-    with pytest.raises(ImageFormatError, match=f'^{source.reference} is a compat image, but none of its layers has a plugin.wasm'):
+    expected = rf'^{source.reference} \(manifest sha256:[0-9a-f]+\) is not a Wasm image: it has tar layers, but none holds a plugin.wasm'
+    with pytest.raises(ImageFormatError, match=expected):
         describe(source, _resolve(source))
-    with pytest.raises(ImageFormatError, match='none of its layers has a plugin.wasm'):
+    with pytest.raises(ImageFormatError, match='but none holds a plugin.wasm'):
         _copy(source)
 
 

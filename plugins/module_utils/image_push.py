@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils import media_types as mt
@@ -27,30 +28,42 @@ def push_needed(remote: RemoteManifest | None, descriptor: dict[str, t.Any]) -> 
     return remote is None or remote.digest != descriptor['digest']
 
 
-def push(layout: OciLayout, tag: str, client: RegistryClient) -> int:
-    """Push what ``tag`` names to the client's reference; returns the number of blobs uploaded."""
-    return _push_manifest(LayoutSource(layout, tag), layout, client, layout_descriptor(layout, tag), t.cast(str, client.reference.tag))
+@dataclasses.dataclass
+class PushCounts:
+    uploaded: int = 0
+    mounted: int = 0
 
 
-def _push_manifest(source: LayoutSource, layout: OciLayout, client: RegistryClient, descriptor: dict[str, t.Any], version: str) -> int:
+def push(layout: OciLayout, tag: str, client: RegistryClient, mount_from: t.Sequence[str] = ()) -> PushCounts:
+    """Push what ``tag`` names to the client's reference, mounting blobs from ``mount_from`` repositories when they have them."""
+    counts = PushCounts()
+    _push_manifest(LayoutSource(layout, tag), layout, client, layout_descriptor(layout, tag), t.cast(str, client.reference.tag),
+                   mount_from, counts)
+    return counts
+
+
+def _push_manifest(source: LayoutSource, layout: OciLayout, client: RegistryClient, descriptor: dict[str, t.Any], version: str,
+                   mount_from: t.Sequence[str], counts: PushCounts) -> None:
     data = source.read_manifest(descriptor)
     document = parse_json_document(data, f'Manifest {descriptor["digest"]} in {layout.path}')
     media_type = document.get('mediaType') or descriptor.get('mediaType') or mt.OCI_MANIFEST
-    uploaded = 0
     if media_type in mt.INDEXES:
         for child in document.get('manifests') or []:
             child = check_descriptor(child, f'An entry of index {descriptor["digest"]}')
             if client.head_manifest(child['digest']) is None:
-                uploaded += _push_manifest(source, layout, client, child, child['digest'])
+                _push_manifest(source, layout, client, child, child['digest'], mount_from, counts)
     else:
         blobs = [document.get('config')] + list(document.get('layers') or [])
         for blob in blobs:
             blob = check_descriptor(blob, f'A blob of manifest {descriptor["digest"]}')
-            if not client.has_blob(blob['digest'], blob['size']):
-                if not layout.has_blob(blob['digest'], blob['size']):
-                    raise LayoutError(f'Blob {blob["digest"]} is missing from OCI layout {layout.path}; rebuild the image')
-                path = layout.blob_path(blob['digest'])
-                client.upload_blob(blob['digest'], blob['size'], lambda path=path: open(path, 'rb'))
-                uploaded += 1
+            if client.has_blob(blob['digest'], blob['size']):
+                continue
+            if any(client.mount_blob(blob['digest'], repository) for repository in mount_from):
+                counts.mounted += 1
+                continue
+            if not layout.has_blob(blob['digest'], blob['size']):
+                raise LayoutError(f'Blob {blob["digest"]} is missing from OCI layout {layout.path}; rebuild the image')
+            path = layout.blob_path(blob['digest'])
+            client.upload_blob(blob['digest'], blob['size'], lambda path=path: open(path, 'rb'))
+            counts.uploaded += 1
     client.put_manifest(version, media_type, data)
-    return uploaded

@@ -280,6 +280,20 @@ class RegistryClient:
         response.close()
         return response.status_code == 200 and int(response.headers.get('Content-Length') or size) == size
 
+    def mount_blob(self, digest: str, from_repository: str) -> bool:
+        """Ask the registry to link a blob from another of its repositories; False when it declines."""
+        operation = f'Mounting blob {digest} from {from_repository} into {self.reference.repository}'
+        query = urllib.parse.urlencode({'mount': digest, 'from': from_repository})
+        scope = f'{self.scope("pull,push")} {self.scope("pull", from_repository)}'
+        response = self.request('POST', f'/v2/{self.reference.repository}/blobs/uploads/?{query}', operation, scope,
+                                expected=(201, 202))
+        response.close()
+        if response.status_code == 202:
+            # The registry started a normal upload instead; nothing will use it.
+            self.request('DELETE', self._location(response, operation), operation, scope,
+                         expected=(200, 202, 204, 404)).close()
+        return response.status_code == 201
+
     def upload_blob(self, digest: str, size: int, open_stream: t.Callable[[], t.BinaryIO]) -> None:
         """Upload a blob: one streamed PUT, or PATCH chunks when it is large."""
         operation = f'Uploading blob {digest} to {self.reference.registry}/{self.reference.repository}'

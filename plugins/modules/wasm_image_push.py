@@ -34,6 +34,14 @@ options:
     required: true
   layout:
     required: true
+  mount_from:
+    description:
+      - Other repositories on the same registry that may already hold the image's blobs, for example the repository
+        a release was first pushed to. Blobs they have are linked (cross-repository mount) instead of uploaded.
+      - Needs pull access to those repositories.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: wasm.oci.wasm_image_build
   - module: wasm.oci.wasm_image_pull
@@ -65,6 +73,13 @@ EXAMPLES = r"""
     name: registry.internal:443/filters/add_header
     ca_path: /etc/pki/internal-ca.pem
 
+- name: Promote a release to another repository, linking the blobs it already has instead of uploading them
+  wasm.oci.wasm_image_push:
+    layout: /srv/wasm/layout
+    tag: "1.0.0"
+    name: registry.example.com/filters-stable/add_header
+    mount_from: [filters/add_header]
+
 - name: Push to a registry over plain HTTP, with credentials from ~/.docker/config.json
   wasm.oci.wasm_image_push:
     layout: /srv/wasm/layout
@@ -79,6 +94,11 @@ blobs_uploaded:
   returned: success
   type: int
   sample: 2
+blobs_mounted:
+  description: How many blobs were linked from the O(mount_from) repositories instead of uploaded.
+  returned: success
+  type: int
+  sample: 0
 image:
   description:
     - The image, described the same way by every module of the collection.
@@ -158,7 +178,7 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.image_push import layout_descriptor, push, push_needed
+from ansible_collections.wasm.oci.plugins.module_utils.image_push import PushCounts, layout_descriptor, push, push_needed
 from ansible_collections.wasm.oci.plugins.module_utils.image_reader import describe, resolve
 from ansible_collections.wasm.oci.plugins.module_utils.module_sources import registry_client
 from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import LayoutSource, OciLayout
@@ -187,9 +207,10 @@ class WasmImagePusher:
         client = registry_client(self.module, reference)
         remote = client.head_manifest(reference.tag)
         changed = push_needed(remote, descriptor)
-        uploaded = push(layout, tag, client) if changed and not self.module.check_mode else 0
+        mount_from = [parse_reference(f'{reference.registry}/{name}').repository for name in self.params['mount_from']]
+        counts = push(layout, tag, client, mount_from) if changed and not self.module.check_mode else PushCounts()
 
-        result = {'changed': changed, 'image': image.as_dict(), 'blobs_uploaded': uploaded}
+        result = {'changed': changed, 'image': image.as_dict(), 'blobs_uploaded': counts.uploaded, 'blobs_mounted': counts.mounted}
         if self.module._diff:
             result['diff'] = {'before': {'digest': remote.digest if remote else None}, 'after': {'digest': descriptor['digest']}}
         return result
@@ -201,6 +222,7 @@ def main() -> None:
             name=dict(type='str', required=True),
             layout=dict(type='path', required=True),
             tag=dict(type='str', default='latest'),
+            mount_from=dict(type='list', elements='str', default=[]),
             **registry_argument_spec(),
         ),
         required_together=REGISTRY_REQUIRED_TOGETHER,

@@ -164,6 +164,21 @@ options:
       - Envoy checks that the ECDS files exist, but does not load the modules.
       - Ignored with O(kind=ecds).
     type: path
+  verify_admin_address:
+    description:
+      - With O(kind=ecds), the C(host:port) of Envoy's admin interface. When the file changes, the module reads the
+        filter's C(update_success) and C(update_rejected) counters, replaces the file, and waits for one of them to
+        move.
+      - If Envoy rejects the new config, or does not apply it within O(verify_timeout), the previous file is put back,
+        Envoy takes the old config again, and the task fails naming the filter and its module.
+      - If the admin interface does not answer (Envoy is not running), or Envoy does not use the filter yet, the file
+        is written and RV(verified) is false.
+    type: str
+  verify_timeout:
+    description:
+      - Seconds to wait for Envoy to apply or reject an update checked through O(verify_admin_address).
+    type: float
+    default: 15
 notes:
   - An existing bootstrap takes a filter from its ECDS file through an HTTP filter entry with C(config_discovery)
     and a C(path_config_source) naming the file, listed before C(envoy.filters.http.router).
@@ -213,6 +228,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+verified:
+  description: Whether Envoy confirmed that it applied the new file (only with O(verify_admin_address)).
+  returned: when the file changed and O(verify_admin_address) was given
+  type: bool
+  sample: true
+verify_message:
+  description: What the check found, for example that Envoy is not running yet.
+  returned: when the file changed and O(verify_admin_address) was given
+  type: str
+  sample: Envoy applied the new config of filter add_header
 dest:
   description: Path of the file written.
   returned: success
@@ -246,6 +271,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import DEFAULT_FILE_MODE, write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import REJECTED, SUCCESS, EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     dump_document,
     ecds_document,
@@ -256,7 +282,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 # Options that belong to one kind only and have no default; giving one with the other kind is a mistake.
-_KIND_OPTIONS = {'ecds': ('filter', 'image_root_ids'), 'bootstrap': ('node_id', 'upstream')}
+_KIND_OPTIONS = {'ecds': ('filter', 'image_root_ids', 'verify_admin_address'), 'bootstrap': ('node_id', 'upstream')}
 _OUTPUT_LINES = 30
 
 
@@ -332,6 +358,34 @@ class EnvoyConfigWriter:
         except OSError:
             return DEFAULT_FILE_MODE
 
+    def _write_verified(self, dest: str, text: str, current: str | None) -> dict:
+        """Replace the ECDS file and wait for Envoy to apply it; restore the old file if Envoy does not."""
+        spec = self.params['filter']
+        admin = EnvoyAdmin(self.params['verify_admin_address'])
+        prefix = admin.stat_prefix(spec['name'], spec['type'])
+        before = admin.counters(prefix)
+        write_atomically(dest, text.encode('utf-8'), self._mode(dest))
+        if before is None:
+            return {'verified': False, 'verify_message': f'Envoy admin at {admin.address} did not answer: Envoy is not running, '
+                    'so there is no traffic to protect; the live check happens on the next run'}
+        if not before:
+            return {'verified': False, 'verify_message': f'Envoy does not use filter {spec["name"]} yet (no ECDS counters); '
+                    'it takes the file when its bootstrap references it'}
+        outcome = admin.wait_for_update(prefix, before, self.params['verify_timeout'])
+        if outcome == SUCCESS:
+            return {'verified': True, 'verify_message': f'Envoy applied the new config of filter {spec["name"]}'}
+        restored = admin.counters(prefix) or before
+        if current is None:
+            os.unlink(dest)
+        else:
+            write_atomically(dest, current.encode('utf-8'), self._mode(dest))
+        admin.wait_for_update(prefix, restored, self.params['verify_timeout'])
+        what = 'rejected' if outcome == REJECTED else f'did not apply within {self.params["verify_timeout"]:g}s'
+        raise WasmOciError(
+            f'Envoy {what} the new config of filter {spec["name"]} (module {spec["module"]}); the previous ECDS file '
+            f'was restored and Envoy keeps serving the old filter. Envoy logs the reason (look for "Unable to create Wasm plugin {spec["name"]}")'
+        )
+
     def write(self) -> dict:
         self._check_kind_options()
         dest = self.params['dest']
@@ -343,10 +397,13 @@ class EnvoyConfigWriter:
         changed = current != text
         if changed and self.params['kind'] == 'bootstrap' and self.params['validate_with']:
             self._validate(text)
-        if changed and not self.module.check_mode:
-            write_atomically(dest, text.encode('utf-8'), self._mode(dest))
-
         result = {'changed': changed, 'dest': dest, 'document': document}
+        if changed and not self.module.check_mode:
+            if self.params['kind'] == 'ecds' and self.params['verify_admin_address']:
+                result.update(self._write_verified(dest, text, current))
+            else:
+                write_atomically(dest, text.encode('utf-8'), self._mode(dest))
+
         if os.path.exists(dest):
             file_args = self.module.load_file_common_arguments(self.params, path=dest)
             result['changed'] = self.module.set_fs_attributes_if_different(file_args, result['changed'])
@@ -390,6 +447,8 @@ def main() -> None:
                 ),
             ),
             validate_with=dict(type='path'),
+            verify_admin_address=dict(type='str'),
+            verify_timeout=dict(type='float', default=15.0),
         ),
         required_if=[('kind', 'ecds', ['filter']), ('kind', 'bootstrap', ['node_id'])],
         add_file_common_args=True,

@@ -201,8 +201,32 @@ def test_hot_reload_in_real_envoy(
         assert [envoy.header() for attempt in range(5)] == ['add_header_v2'] * 5
         assert envoy.process.poll() is None and envoy.process.pid == pid
         assert 'Unable to create Wasm plugin add_header' in envoy.log.read_text(encoding='utf-8', errors='replace')
+
+        # Verified updates: an accepted one is confirmed; a rejected one is rolled back and fails the task.
+        verify = {'verify_admin_address': f'127.0.0.1:{admin_port}', 'verify_timeout': 10}
+        accepted = run_module(MODULE, dict(_ecds_arguments(ecds, modules['v1']), **verify), ansible_environment)
+        assert accepted['changed'] and accepted['verified'], accepted
+        assert envoy.header() == 'add_header'
+        v1_file = ecds.read_text(encoding='utf-8')
+        refused = run_module(MODULE, dict(_ecds_arguments(ecds, modules['empty']), **verify), ansible_environment)
+        assert refused['failed'] and 'Envoy rejected the new config of filter add_header' in refused['msg'], refused
+        assert str(modules['empty']) in refused['msg'] and 'previous ECDS file was restored' in refused['msg']
+        assert ecds.read_text(encoding='utf-8') == v1_file
+        assert [envoy.header() for attempt in range(5)] == ['add_header'] * 5
+        assert envoy.process.poll() is None and envoy.process.pid == pid
     finally:
         envoy.stop()
+
+
+def test_verified_write_without_a_running_envoy_is_the_first_deployment(
+    modules: dict[str, pathlib.Path], ansible_environment: dict[str, str], tmp_path: pathlib.Path
+) -> None:
+    ecds = tmp_path / 'add_header.yaml'
+    arguments = dict(_ecds_arguments(ecds, modules['v1']), verify_admin_address=f'127.0.0.1:{_free_port()}')
+    result = run_module(MODULE, arguments, ansible_environment)
+    assert result['changed'] and not result['failed'] and result['verified'] is False, result
+    assert 'the live check happens on the next run' in result['verify_message']
+    assert ecds.is_file()
 
 
 def test_bootstrap_refused_by_envoy_leaves_dest_alone(

@@ -7,18 +7,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import typing as t
 
 DEFAULT_FILE_MODE = 0o644
 
 
+def _mode_to_keep(path: str) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return DEFAULT_FILE_MODE
+
+
 @contextlib.contextmanager
-def atomic_writer(path: str, mode: int = DEFAULT_FILE_MODE) -> t.Iterator[t.BinaryIO]:
+def atomic_writer(path: str, mode: int | None = None) -> t.Iterator[t.BinaryIO]:
     """Yield a file beside ``path``; on success it is synced and renamed over ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
+    The new file keeps the mode of the one it replaces unless ``mode`` is given. On any
+    exception the temporary file is removed and ``path`` is left as it was.
     """
+    if mode is None:
+        mode = _mode_to_keep(path)
     directory, name = os.path.split(os.path.abspath(path))
     handle, temp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=directory)
     try:
@@ -35,7 +46,7 @@ def atomic_writer(path: str, mode: int = DEFAULT_FILE_MODE) -> t.Iterator[t.Bina
     _fsync_directory(directory)
 
 
-def write_atomically(path: str, data: bytes, mode: int = DEFAULT_FILE_MODE) -> None:
+def write_atomically(path: str, data: bytes, mode: int | None = None) -> None:
     with atomic_writer(path, mode) as stream:
         stream.write(data)
 

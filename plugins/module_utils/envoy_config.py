@@ -50,8 +50,6 @@ STAT_PREFIX = 'wasm_oci'
 _FILTER_NAME = re.compile(r'[A-Za-z0-9_.-]+')
 _HOST_NAME = re.compile(r'[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?')
 # Scalars the stanza writes without quotes: nothing YAML could read as another type.
-_PLAIN_SCALAR = re.compile(r'[A-Za-z_/][A-Za-z0-9_./@-]*')
-_YAML_SPECIAL = frozenset(('y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', '~'))
 
 
 class EnvoyConfigError(WasmOciError):

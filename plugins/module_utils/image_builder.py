@@ -92,7 +92,8 @@ def build_compat_variant(
     """A standard one-layer image holding ``plugin.wasm`` and ``runtime-config.json``."""
     if compat_media_type not in COMPAT_MEDIA_TYPES:
         raise ImageFormatError(f'compat_media_type must be one of {", ".join(COMPAT_MEDIA_TYPES)}, not {compat_media_type!r}')
-    tar_bytes, layer = build_tar_gzip_layer({mt.COMPAT_MODULE_FILE: module, mt.RUNTIME_CONFIG_TITLE: runtime.to_json()})
+    # The runtime config goes first, so a reader after the root IDs can stop before the module.
+    tar_bytes, layer = build_tar_gzip_layer({mt.RUNTIME_CONFIG_TITLE: runtime.to_json(), mt.COMPAT_MODULE_FILE: module})
     config = canonical_json(dict(COMPAT_PLATFORM, config={}, rootfs={'type': 'layers', 'diff_ids': [sha256_digest(tar_bytes)]}))
     if compat_media_type == 'docker':
         if annotations:

@@ -232,8 +232,11 @@ def _scan_compat(
 ) -> _CompatScan:
     """Find ``plugin.wasm`` in the last layer that has it, and the runtime config beside it."""
     wanted = {mt.COMPAT_MODULE_FILE, mt.RUNTIME_CONFIG_TITLE}
-    for layer in reversed(resolved.manifest['layers']):
+    tar_layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') in mt.TAR_LAYERS]
+    for layer in reversed(tar_layers):
         what = f'Layer {layer["digest"]} of {source.reference}'
+        if layer['size'] > max_size:
+            raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
         scan = _CompatScan()
         with source.open_blob(layer, what) as reader:
             stopped_early = False
@@ -253,6 +256,9 @@ def _scan_compat(
             # metadata-only look may stop early and leave the rest of the layer unread.
             if need_module or not stopped_early:
                 reader.verify()
+            elif scan.module:
+                # Hashed from a layer that was not read to its end, so not checked against its digest.
+                scan.module = None
         if scan.module or (scan.runtime and not need_module):
             return scan
     if need_module:

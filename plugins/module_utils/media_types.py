@@ -11,7 +11,6 @@ OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json'
 OCI_LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar'
 OCI_LAYER_TAR_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip'
 OCI_LAYER_TAR_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd'
-OCI_EMPTY = 'application/vnd.oci.empty.v1+json'
 
 DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json'
 DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json'

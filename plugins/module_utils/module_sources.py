@@ -28,8 +28,8 @@ def registry_client(module: AnsibleModule, reference: ImageReference) -> Registr
 def image_source(module: AnsibleModule, missing_layout_ok: bool = False) -> ContentSource | None:
     """The image the ``name`` or ``layout`` + ``tag`` parameters name; None for a missing layout if allowed."""
     params = module.params
-    if params['name']:
-        return RegistrySource(registry_client(module, parse_reference(params['name'])))
     tag = validate_tag(params['tag'])
+    if params['name']:
+        return RegistrySource(registry_client(module, parse_reference(params['name'], default_tag=tag)))
     layout = existing_layout(params['layout']) if missing_layout_ok else OciLayout(params['layout'])
     return LayoutSource(layout, tag) if layout else None

@@ -27,6 +27,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.registry_credentials impo
 
 try:
     import requests
+    import urllib3
 except ImportError:
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR: str | None = traceback.format_exc()
@@ -45,8 +46,6 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 @dataclasses.dataclass(frozen=True)
 class RegistryOptions:
-    username: str | None = None
-    password: str | None = None
     validate_certs: bool = True
     ca_path: str | None = None
     client_cert: str | None = None
@@ -60,6 +59,20 @@ class RemoteManifest:
     digest: str
     media_type: str
     size: int
+
+
+class BrokenBodyGuard:
+    """Read a response body, reporting a connection that breaks mid-body as a RegistryError."""
+
+    def __init__(self, raw: t.Any, operation: str) -> None:
+        self._raw = raw
+        self._operation = operation
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._raw.read(size, decode_content=True)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RegistryError(f'{self._operation} failed: the connection broke while reading the body: {exc}') from None
 
 
 def _oci_error(response: t.Any) -> tuple[str | None, str]:
@@ -117,6 +130,10 @@ class RegistryClient:
                     f'{operation} failed: TLS error talking to {self.reference.registry}: {exc}. Set ca_path to the '
                     'CA that signed the registry certificate, or plain_http for a registry without TLS'
                 ) from None
+            except requests.exceptions.ConnectTimeout:
+                # A host that does not answer at all will not answer a retry either.
+                raise RegistryError(f'{operation} failed: {self.reference.registry} did not answer within '
+                                    f'{self.options.timeout:g}s') from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 if attempt == _MAX_ATTEMPTS:
                     raise RegistryError(
@@ -125,6 +142,9 @@ class RegistryClient:
                     ) from None
                 self._sleep(min(0.5 * 2 ** attempt, _MAX_BACKOFF))
                 continue
+            except (requests.exceptions.RequestException, OSError) as exc:
+                # For example a certificate file requests cannot load.
+                raise RegistryError(f'{operation} failed: {exc}') from None
             if response.status_code not in _RETRY_STATUSES or attempt == _MAX_ATTEMPTS:
                 return response
             response.close()
@@ -180,14 +200,18 @@ class RegistryClient:
         if scheme == 'basic':
             if not self.credentials:
                 raise RegistryError(f'{operation} failed: {self.reference.registry} requires a username and password')
-            pair = f'{self.credentials.username}:{self.credentials.password}'.encode('utf-8')
-            authorization = self._basic_authorization = 'Basic ' + base64.b64encode(pair).decode('ascii')
+            authorization = self._basic_authorization = self._basic(self.credentials)
         elif scheme == 'bearer':
             authorization = 'Bearer ' + self._fetch_token(dict(_CHALLENGE_PARAM.findall(challenge)), scope, operation)
         else:
             raise RegistryError(f'{operation} failed: {self.reference.registry} asks for unsupported authentication {challenge!r}')
         self._authorization[scope] = authorization
         return authorization
+
+    @staticmethod
+    def _basic(credentials: Credentials) -> str:
+        pair = f'{credentials.username}:{credentials.password}'.encode('utf-8')
+        return 'Basic ' + base64.b64encode(pair).decode('ascii')
 
     def _fetch_token(self, challenge: dict[str, str], scope: str, operation: str) -> str:
         realm = challenge.get('realm')
@@ -196,12 +220,14 @@ class RegistryClient:
         query = [('scope', item) for item in scope.split(' ') if item]
         if challenge.get('service'):
             query.insert(0, ('service', challenge['service']))
-        auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+        headers = {}
+        if self.credentials:
+            if not realm.startswith('https://') and not self.options.plain_http:
+                raise RegistryError(f'{operation} failed: {self.reference.registry} asks for credentials to be sent to '
+                                    f'{realm}, which is not HTTPS; refusing to send the password in clear text')
+            headers['Authorization'] = self._basic(self.credentials)
         url = realm + ('&' if '?' in realm else '?') + urllib.parse.urlencode(query)
-        try:
-            response = self.session.get(url, auth=auth, timeout=self.options.timeout, verify=self.verify, cert=self.cert)
-        except requests.exceptions.RequestException as exc:
-            raise RegistryError(f'{operation} failed: cannot get a token from {realm}: {exc}') from None
+        response = self._send_with_retries('GET', url, headers, None, False, f'{operation} (token from {realm})')
         if response.status_code != 200:
             _code, message = _oci_error(response)
             hint = ' Check username and password.' if response.status_code in (401, 403) else ''
@@ -219,9 +245,6 @@ class RegistryClient:
 
     def scope(self, actions: str, repository: str | None = None) -> str:
         return f'repository:{repository or self.reference.repository}:{actions}'
-
-    def ping(self) -> None:
-        self.request('GET', '/v2/', f'Connecting to {self.reference.registry}', '', expected=(200,))
 
     def _manifest_path(self, version: str) -> str:
         return f'/v2/{self.reference.repository}/manifests/{version}'
@@ -248,7 +271,7 @@ class RegistryClient:
         with response:
             if response.status_code == 404:
                 return None
-            data = response.raw.read(limit + 1, decode_content=True)
+            data = BrokenBodyGuard(response.raw, operation).read(limit + 1)
         if len(data) > limit:
             raise RegistryError(f'{operation} failed: the manifest is larger than {limit} bytes')
         digest = sha256_digest(data)
@@ -269,9 +292,8 @@ class RegistryClient:
             raise
 
     def open_blob(self, digest: str, operation: str) -> t.Any:
-        response = self.request('GET', f'/v2/{self.reference.repository}/blobs/{digest}', operation, self.scope('pull'),
-                                stream=True)
-        return response
+        return self.request('GET', f'/v2/{self.reference.repository}/blobs/{digest}', operation, self.scope('pull'),
+                            stream=True)
 
     def has_blob(self, digest: str, size: int) -> bool:
         operation = f'Checking blob {digest} in {self.reference.registry}/{self.reference.repository}'

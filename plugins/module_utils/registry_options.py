@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils.errors import RegistryError
@@ -36,9 +37,10 @@ def connect(reference: ImageReference, params: dict[str, t.Any], run: CommandRun
     """A client for ``reference``'s registry with the module's options and the best credentials available."""
     if params['timeout'] <= 0:
         raise RegistryError(f'timeout must be a positive number of seconds, not {params["timeout"]}')
+    for option in ('ca_path', 'client_cert', 'client_key'):
+        if params[option] and not os.path.isfile(params[option]):
+            raise RegistryError(f'{option} {params[option]} does not exist or is not a file; give the path of a PEM file')
     options = RegistryOptions(
-        username=params['username'],
-        password=params['password'],
         validate_certs=params['validate_certs'],
         ca_path=params['ca_path'],
         client_cert=params['client_cert'],

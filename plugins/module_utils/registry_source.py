@@ -11,7 +11,7 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils.image_reader import parse_json_document
-from ansible_collections.wasm.oci.plugins.module_utils.registry_client import RegistryClient
+from ansible_collections.wasm.oci.plugins.module_utils.registry_client import BrokenBodyGuard, RegistryClient
 
 
 class RegistrySource:
@@ -46,4 +46,4 @@ class RegistrySource:
     def open_blob(self, descriptor: dict[str, t.Any], what: str) -> t.Iterator[DigestingReader]:
         response = self.client.open_blob(descriptor['digest'], f'Downloading {what}')
         with response:
-            yield DigestingReader(response.raw, descriptor['digest'], descriptor['size'], what)
+            yield DigestingReader(BrokenBodyGuard(response.raw, f'Downloading {what}'), descriptor['digest'], descriptor['size'], what)

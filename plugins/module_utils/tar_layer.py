@@ -25,14 +25,19 @@ try:
 
     def _zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:
         return _zstd.ZstdFile(stream)
+
+    _ZSTD_ERRORS: tuple[type[Exception], ...] = (_zstd.ZstdError,)
 except ImportError:
     try:
         import zstandard as _zstandard
 
         def _zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:
             return _zstandard.ZstdDecompressor().stream_reader(stream)
+
+        _ZSTD_ERRORS = (_zstandard.ZstdError,)
     except ImportError:
         _zstd_reader = None  # type: ignore[assignment]
+        _ZSTD_ERRORS = ()
 
 _GZIP_MAGIC = b'\x1f\x8b'
 _ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
@@ -42,10 +47,10 @@ _MEMBER_MTIME = 0
 
 
 def build_tar_gzip_layer(files: dict[str, bytes]) -> tuple[bytes, bytes]:
-    """Return ``(uncompressed_tar, gzipped_tar)`` holding ``files`` at the layer root, sorted by name."""
+    """Return ``(uncompressed_tar, gzipped_tar)`` holding ``files`` at the layer root, in the order given."""
     tar_buffer = io.BytesIO()
     with tarfile.open(fileobj=tar_buffer, mode='w', format=tarfile.USTAR_FORMAT) as archive:
-        for name in sorted(files):
+        for name in files:
             info = tarfile.TarInfo(name)
             info.size = len(files[name])
             info.mode = _MEMBER_MODE
@@ -125,7 +130,7 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     return t.cast(t.BinaryIO, peekable)
 
 
-_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error) + _ZSTD_ERRORS
 
 
 class _MemberReader:

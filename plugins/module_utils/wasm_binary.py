@@ -65,10 +65,6 @@ class _Reader:
         return chunk
 
 
-def is_wasm(data: bytes) -> bool:
-    return data[:4] == WASM_MAGIC
-
-
 def _read_exports(section: _Reader) -> list[tuple[str, int]]:
     exports = []
     for _index in range(section.u32()):

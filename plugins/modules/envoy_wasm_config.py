@@ -266,11 +266,10 @@ document:
 """
 
 import os
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import DEFAULT_FILE_MODE, write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import REJECTED, SUCCESS, EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     dump_document,
@@ -351,20 +350,13 @@ class EnvoyConfigWriter:
             output = '\n'.join((err + out).replace(candidate, f'{self.params["dest"]} (candidate)').strip().splitlines()[-_OUTPUT_LINES:])
             raise WasmOciError(f'{envoy} --mode validate refused the bootstrap for {self.params["dest"]} (exit {rc}):\n{output}')
 
-    def _mode(self, dest: str) -> int:
-        """Keep the mode of the file being replaced; O(mode), when given, is applied afterwards."""
-        try:
-            return stat.S_IMODE(os.stat(dest).st_mode)
-        except OSError:
-            return DEFAULT_FILE_MODE
-
     def _write_verified(self, dest: str, text: str, current: str | None) -> dict:
         """Replace the ECDS file and wait for Envoy to apply it; restore the old file if Envoy does not."""
         spec = self.params['filter']
         admin = EnvoyAdmin(self.params['verify_admin_address'])
         prefix = admin.stat_prefix(spec['name'], spec['type'])
         before = admin.counters(prefix)
-        write_atomically(dest, text.encode('utf-8'), self._mode(dest))
+        write_atomically(dest, text.encode('utf-8'))
         if before is None:
             return {'verified': False, 'verify_message': f'Envoy admin at {admin.address} did not answer: Envoy is not running, '
                     'so there is no traffic to protect; the live check happens on the next run'}
@@ -378,7 +370,7 @@ class EnvoyConfigWriter:
         if current is None:
             os.unlink(dest)
         else:
-            write_atomically(dest, current.encode('utf-8'), self._mode(dest))
+            write_atomically(dest, current.encode('utf-8'))
         admin.wait_for_update(prefix, restored, self.params['verify_timeout'])
         what = 'rejected' if outcome == REJECTED else f'did not apply within {self.params["verify_timeout"]:g}s'
         raise WasmOciError(
@@ -402,7 +394,7 @@ class EnvoyConfigWriter:
             if self.params['kind'] == 'ecds' and self.params['verify_admin_address']:
                 result.update(self._write_verified(dest, text, current))
             else:
-                write_atomically(dest, text.encode('utf-8'), self._mode(dest))
+                write_atomically(dest, text.encode('utf-8'))
 
         if os.path.exists(dest):
             file_args = self.module.load_file_common_arguments(self.params, path=dest)

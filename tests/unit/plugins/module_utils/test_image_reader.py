@@ -315,7 +315,7 @@ def test_hand_made_one_layer_oci_variant_is_read(builder: LayoutBuilder) -> None
 
 
 def test_oci_variant_recognised_by_its_content_layer_alone(builder: LayoutBuilder) -> None:
-    config = builder.add(mt.OCI_EMPTY, b'{}')
+    config = builder.add('application/vnd.oci.empty.v1+json', b'{}')
     source = _layout_source(builder, 'x', builder.manifest(config, [builder.add(mt.WASM_CONTENT_LAYER, MODULE)]))
     assert _resolve(source).variant == 'oci'
     assert _copy(source)[0] == MODULE
@@ -351,7 +351,7 @@ def test_cncf_wasm_artifact_is_read(builder: LayoutBuilder) -> None:
 
 
 def test_artifact_recognised_by_its_layer_type_alone(builder: LayoutBuilder) -> None:
-    config = builder.add(mt.OCI_EMPTY, b'{}')
+    config = builder.add('application/vnd.oci.empty.v1+json', b'{}')
     source = _layout_source(builder, 'x', builder.manifest(config, [builder.add(mt.WASM_ARTIFACT_LAYER, MODULE)]))
     description = describe(source, _resolve(source))
     assert description.variant == 'artifact'
@@ -455,7 +455,7 @@ def test_compat_plugin_that_is_not_wasm_is_refused(builder: LayoutBuilder, conte
 
 @pytest.mark.parametrize('layer_type', [mt.WASM_CONTENT_LAYER, mt.WASM_ARTIFACT_LAYER])
 def test_module_layer_that_is_not_wasm_is_refused(builder: LayoutBuilder, layer_type: str) -> None:
-    config = builder.add(mt.OCI_EMPTY, b'{}')
+    config = builder.add('application/vnd.oci.empty.v1+json', b'{}')
     source = _layout_source(builder, 'text', builder.manifest(config, [builder.add(layer_type, b'#!/bin/sh\necho hi\n')]))
     with pytest.raises(ImageFormatError, match=r'^Module layer sha256:\w+ of .* is not a WebAssembly module'):
         _copy(source)

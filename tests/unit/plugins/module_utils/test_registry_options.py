@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import pathlib
 import typing as t
 
@@ -218,23 +219,28 @@ def test_docker_hub_reference_uses_hub_credentials(docker_config: pathlib.Path) 
         (False, '/etc/pki/internal-ca.pem', False),
     ],
 )
-def test_client_verify(docker_config: pathlib.Path, validate_certs: bool, ca_path: str | None, verify: bool | str) -> None:
+def test_client_verify(docker_config: pathlib.Path, validate_certs: bool, ca_path: str | None, verify: bool | str,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os.path, 'isfile', lambda path: True)
     assert _connect(validate_certs=validate_certs, ca_path=ca_path).verify == verify
 
 
-def test_client_certificate(docker_config: pathlib.Path) -> None:
+def test_client_certificate(docker_config: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os.path, 'isfile', lambda path: True)
     client = _connect(client_cert='/etc/pki/client.pem', client_key='/etc/pki/client.key')
     assert client.cert == ('/etc/pki/client.pem', '/etc/pki/client.key')
     assert _connect().cert is None
 
 
-def test_client_options_mirror_the_params(docker_config: pathlib.Path) -> None:
+def test_client_options_mirror_the_params(docker_config: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os.path, 'isfile', lambda path: True)
     params = dict(
         username='user', password='pass', validate_certs=False, ca_path='/ca.pem', client_cert='/c.pem',
         client_key='/k.pem', plain_http=True, timeout=7.5,
     )
     client = _connect(**params)
-    assert client.options == RegistryOptions(**params)
+    connection = {key: value for key, value in params.items() if key not in ('username', 'password')}
+    assert client.options == RegistryOptions(**connection)
 
 
 def test_connect_makes_no_request(docker_config: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,3 +253,8 @@ def test_connect_makes_no_request(docker_config: pathlib.Path, monkeypatch: pyte
     monkeypatch.setattr(requests.Session, 'send', _refuse)
     client = _connect()
     assert isinstance(client, RegistryClient)
+
+
+def test_missing_certificate_files_are_named(docker_config: pathlib.Path) -> None:
+    with pytest.raises(RegistryError, match='^ca_path /nonexistent/ca.pem does not exist'):
+        _connect(ca_path='/nonexistent/ca.pem')

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError
-from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import WasmModuleInfo, inspect_wasm, is_wasm
+from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import WasmModuleInfo, inspect_wasm
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import (
     EXPORT_FUNC,
     EXPORT_GLOBAL,
@@ -104,14 +104,6 @@ def test_multi_byte_leb128_lengths_are_read() -> None:
 def test_redundant_but_terminated_five_byte_leb128_is_accepted() -> None:
     module = WASM_HEADER + bytes([SECTION_CUSTOM]) + b'\x82\x80\x80\x80\x00' + b'\x01c'
     assert inspect_wasm(module, FILE).exports == ()
-
-
-def test_is_wasm_checks_only_the_magic() -> None:
-    assert is_wasm(WASM_HEADER)
-    assert is_wasm(b'\0asm\x0d\x00\x01\x00')
-    assert not is_wasm(b'\0as')
-    assert not is_wasm(b'')
-    assert not is_wasm(b'(module)')
 
 
 MALFORMED = [

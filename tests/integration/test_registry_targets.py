@@ -32,6 +32,7 @@ def test_round_trips(kind: str, request: pytest.FixtureRequest, sample_filter: p
         'wasm_image_registry',
         {
             'registry': registry.host,
+            'repository_path': f'filters/{kind}-{tmp_path.name.lower().replace("_", "-")}',
             'registry_options': module_options(registry),
             'skopeo_options': ' '.join(skopeo_args(registry)),
             'sample_filter': str(sample_filter),

@@ -49,7 +49,9 @@ class EnvoyAdmin:
             return None
         except ValueError as exc:
             raise WasmOciError(f'Envoy admin at {self.address} sent stats that are not JSON: {exc}') from None
-        values = {str(item.get('name', ''))[len(prefix):]: item.get('value') for item in document.get('stats', [])
+        if not isinstance(document, dict):
+            raise WasmOciError(f'Envoy admin at {self.address} sent stats that are not a JSON object')
+        values = {str(item.get('name', ''))[len(prefix):]: item.get('value') for item in document.get('stats') or []
                   if isinstance(item, dict) and str(item.get('name', '')).startswith(prefix)}
         if not values:
             return {}

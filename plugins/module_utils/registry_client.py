@@ -75,6 +75,11 @@ class BrokenBodyGuard:
             raise RegistryError(f'{self._operation} failed: the connection broke while reading the body: {exc}') from None
 
 
+def _header_int(response: t.Any, name: str, default: int = 0) -> int:
+    value = response.headers.get(name, '')
+    return int(value) if value.isdigit() else default
+
+
 def _oci_error(response: t.Any) -> tuple[str | None, str]:
     """The registry's error code and message from an OCI error body, if it sent one."""
     try:
@@ -119,7 +124,7 @@ class RegistryClient:
                 data.close()
 
     def _send_with_retries(self, method: str, url: str, headers: dict[str, str], body: t.Callable[[], t.Any] | None,
-                           stream: bool, operation: str) -> t.Any:
+                           stream: bool, operation: str, attempts: int = _MAX_ATTEMPTS) -> t.Any:
         attempt = 0
         while True:
             attempt += 1
@@ -135,7 +140,7 @@ class RegistryClient:
                 raise RegistryError(f'{operation} failed: {self.reference.registry} did not answer within '
                                     f'{self.options.timeout:g}s') from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                if attempt == _MAX_ATTEMPTS:
+                if attempt >= attempts:
                     raise RegistryError(
                         f'{operation} failed: cannot reach {self.reference.registry} after {attempt} attempts '
                         f'(timeout {self.options.timeout:g}s): {exc}'
@@ -145,7 +150,7 @@ class RegistryClient:
             except (requests.exceptions.RequestException, OSError) as exc:
                 # For example a certificate file requests cannot load.
                 raise RegistryError(f'{operation} failed: {exc}') from None
-            if response.status_code not in _RETRY_STATUSES or attempt == _MAX_ATTEMPTS:
+            if response.status_code not in _RETRY_STATUSES or attempt >= attempts:
                 return response
             response.close()
             self._sleep(self._retry_delay(response, attempt))
@@ -160,20 +165,25 @@ class RegistryClient:
     def request(
         self, method: str, path: str, operation: str, scope: str, *, headers: dict[str, str] | None = None,
         body: t.Callable[[], t.Any] | None = None, stream: bool = False, expected: t.Collection[int] = (200,),
+        retry: bool = True,
     ) -> t.Any:
-        """Send a request, authenticating on a 401 challenge, and fail unless the status is ``expected``."""
+        """Send a request, authenticating on a 401 challenge, and fail unless the status is ``expected``.
+
+        ``retry=False`` is for steps of an upload session, which cannot simply be sent again.
+        """
+        attempts = _MAX_ATTEMPTS if retry else 1
         url = path if path.startswith(('http://', 'https://')) else self.base_url + path
         headers = dict(headers or {})
         authorization = self._authorization.get(scope) or self._basic_authorization
         if authorization:
             headers['Authorization'] = authorization
-        response = self._send_with_retries(method, url, headers, body, stream, operation)
+        response = self._send_with_retries(method, url, headers, body, stream, operation, attempts)
         if response.status_code == 401:
             # No credentials sent yet, or a cached token expired: answer the challenge once.
             challenge = response.headers.get('WWW-Authenticate', '')
             response.close()
             headers['Authorization'] = self._authenticate(challenge, scope, operation)
-            response = self._send_with_retries(method, url, headers, body, stream, operation)
+            response = self._send_with_retries(method, url, headers, body, stream, operation, attempts)
         if response.status_code not in expected:
             self._raise(response, operation)
         return response
@@ -262,7 +272,7 @@ class RegistryClient:
             found = self.get_manifest(version)
             return None if found is None else found[0]
         return RemoteManifest(digest, response.headers.get('Content-Type', '').split(';')[0],
-                              int(response.headers.get('Content-Length') or 0))
+                              _header_int(response, 'Content-Length'))
 
     def get_manifest(self, version: str, limit: int = 4 * 1024 * 1024) -> tuple[RemoteManifest, bytes] | None:
         operation = f'Fetching manifest {self.reference.registry}/{self.reference.repository}:{version}'
@@ -300,7 +310,7 @@ class RegistryClient:
         response = self.request('HEAD', f'/v2/{self.reference.repository}/blobs/{digest}', operation,
                                 self.scope('pull,push'), expected=(200, 404))
         response.close()
-        return response.status_code == 200 and int(response.headers.get('Content-Length') or size) == size
+        return response.status_code == 200 and _header_int(response, 'Content-Length', size) == size
 
     def mount_blob(self, digest: str, from_repository: str) -> bool:
         """Ask the registry to link a blob from another of its repositories; False when it declines."""
@@ -317,7 +327,20 @@ class RegistryClient:
         return response.status_code == 201
 
     def upload_blob(self, digest: str, size: int, open_stream: t.Callable[[], t.BinaryIO]) -> None:
-        """Upload a blob: one streamed PUT, or PATCH chunks when it is large."""
+        """Upload a blob; a transient failure starts the whole upload session again (bounded)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._upload_session(digest, size, open_stream)
+                return
+            except RegistryError as exc:
+                if attempt >= _MAX_ATTEMPTS or (exc.status is not None and exc.status not in _RETRY_STATUSES):
+                    raise
+                self._sleep(min(0.5 * 2 ** attempt, _MAX_BACKOFF))
+
+    def _upload_session(self, digest: str, size: int, open_stream: t.Callable[[], t.BinaryIO]) -> None:
+        """One upload session: a streamed PUT, or PATCH chunks then a PUT when the blob is large."""
         operation = f'Uploading blob {digest} to {self.reference.registry}/{self.reference.repository}'
         scope = self.scope('pull,push')
         started = self.request('POST', f'/v2/{self.reference.repository}/blobs/uploads/', operation, scope,
@@ -334,7 +357,7 @@ class RegistryClient:
         if body is not None:
             headers['Content-Length'] = str(size)
         self.request('PUT', f'{location}{separator}digest={urllib.parse.quote(digest)}', operation, scope,
-                     headers=headers, body=body, expected=(201, 204)).close()
+                     headers=headers, body=body, expected=(201, 204), retry=False).close()
 
     def _location(self, response: t.Any, operation: str) -> str:
         location = response.headers.get('Location')
@@ -351,7 +374,7 @@ class RegistryClient:
                 if not chunk:
                     break
                 response = self.request(
-                    'PATCH', location, operation, scope, body=lambda data=chunk: data, expected=(202,),
+                    'PATCH', location, operation, scope, body=lambda data=chunk: data, expected=(202,), retry=False,
                     headers={'Content-Type': 'application/octet-stream', 'Content-Length': str(len(chunk)),
                              'Content-Range': f'{offset}-{offset + len(chunk) - 1}'},
                 )

@@ -126,3 +126,13 @@ def test_credentials_come_from_docker_config(registry_basic: Registry, tmp_path:
     client = _client(registry_basic, 'client/config:1', username=None, password=None)
     assert client.credentials is not None and client.credentials.source == str(tmp_path / 'config.json')
     assert client.head_manifest('1') is None
+
+
+def test_a_failed_upload_starts_a_new_session(faulty_front: t.Callable[..., t.Any]) -> None:
+    front = faulty_front(1, match=r'^PUT /v2/.*/blobs/uploads/')
+    sleeps: list[float] = []
+    client = _client(front.registry, 'client/reupload:1', sleeps)
+    digest = _upload(client, b'uploaded on the second session')
+    assert client.has_blob(digest, len(b'uploaded on the second session'))
+    assert front.failures == 1 and len(sleeps) == 1
+    assert [method for method, path, status in front.log].count('POST') == 2

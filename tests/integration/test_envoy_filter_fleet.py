@@ -1,0 +1,132 @@
+"""The envoy_filter role across a fleet: three Envoy hosts in network namespaces, reached over real SSH.
+
+v1 then v2 roll out with ``serial: 1`` while a bounded load loop keeps sending requests;
+no request may fail and no Envoy may restart. A module Envoy refuses is rolled back on
+the first host, and the play stops before the others.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import threading
+import time
+
+import requests
+from fleet import Fleet, FleetHost, fleet  # noqa: F401  pylint: disable=unused-import
+from module_runner import run_module
+from registries import Registry
+from test_envoy_config import HEADER, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
+
+ADMIN_PORT = 9901
+LISTENER_PORT = 10000
+LOAD_LIMIT_SECONDS = 120
+LOAD_LIMIT_REQUESTS = 20000
+
+
+def _publish(module: pathlib.Path, tag: str, registry: Registry, environment: dict[str, str], layout: pathlib.Path) -> str:
+    built = run_module('wasm_image_build', {'src': str(module), 'layout': str(layout), 'tag': tag, 'root_ids': ['add_header']}, environment)
+    assert not built['failed'], built
+    name = f'{registry.host}/filters/fleet'
+    pushed = run_module('wasm_image_push', {'layout': str(layout), 'tag': tag, 'name': name, 'plain_http': True}, environment)
+    assert not pushed['failed'], pushed
+    return f'{name}:{tag}'
+
+
+class LoadLoop(threading.Thread):
+    """Requests to every host's listener in turn, bounded in count and time, until stopped."""
+
+    def __init__(self, hosts: list[FleetHost]) -> None:
+        super().__init__(daemon=True)
+        self.urls = [f'http://{host.address}:{LISTENER_PORT}/' for host in hosts]
+        self.headers: set[str | None] = set()
+        self.failures: list[str] = []
+        self.count = 0
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + LOAD_LIMIT_SECONDS
+        session = requests.Session()
+        while not self._stopping.is_set() and self.count < LOAD_LIMIT_REQUESTS and time.monotonic() < deadline:
+            url = self.urls[self.count % len(self.urls)]
+            self.count += 1
+            try:
+                response = session.get(url, timeout=5)
+            except requests.RequestException as exc:
+                self.failures.append(f'{url}: {exc}')
+                continue
+            if response.status_code != 200:
+                self.failures.append(f'{url}: HTTP {response.status_code}')
+            self.headers.add(response.headers.get(HEADER))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=30)
+
+
+def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
+                       registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
+    images = {name: _publish(modules[name], name, registry_plain, ansible_environment, tmp_path / 'layout') for name in ('v1', 'v2', 'empty')}
+    environment = fleet.ansible_environment(ansible_environment)
+    playbook = tmp_path / 'fleet.yml'
+    playbook.write_text(
+        '- hosts: envoys\n  serial: 1\n  max_fail_percentage: 0\n  gather_facts: false\n'
+        '  roles: [wasm.oci.envoy_filter]\n', encoding='utf-8')
+
+    def rollout(image: str) -> subprocess.CompletedProcess:
+        variables = {
+            'envoy_filter_filters': [{'name': 'add_header', 'image': image}],
+            'envoy_filter_registry': {'plain_http': True},
+            'envoy_filter_controller_cache': str(tmp_path / 'cache'),
+            'envoy_filter_config_dir': '{{ fleet_root }}/etc/envoy',
+            'envoy_filter_wasm_dir': '{{ fleet_root }}/var/lib/envoy/wasm',
+            'envoy_filter_admin_address': f'127.0.0.1:{ADMIN_PORT}',
+            'envoy_filter_listener_address': f'{{{{ fleet_address }}}}:{LISTENER_PORT}',
+            'envoy_filter_manage_bootstrap': True,
+            'envoy_filter_binary': str(envoy_binary),
+            'envoy_filter_verify_timeout': 10,
+        }
+        variables_file = tmp_path / 'fleet-vars.json'
+        variables_file.write_text(json.dumps(variables), encoding='utf-8')
+        return subprocess.run(['ansible-playbook', '-i', str(fleet.inventory_path), str(playbook), '-e', f'@{variables_file}'],
+                              env=environment, capture_output=True, text=True, check=False, timeout=600)
+
+    first = rollout(images['v1'])
+    assert first.returncode == 0, first.stdout + first.stderr
+    envoys = {}
+    for index, host in enumerate(fleet.hosts):
+        bootstrap = host.root / 'etc' / 'envoy' / 'envoy.yaml'
+        envoys[host.name] = fleet.start_in(host, [str(envoy_binary), '-c', str(bootstrap), '--concurrency', '1',
+                                                  '--base-id', str(3000 + index), '-l', 'warn'], name=f'envoy-{host.name}')
+        fleet.wait_for_port(host, LISTENER_PORT, process=envoys[host.name], timeout=20)
+    pids = {name: process.pid for name, process in envoys.items()}
+
+    load = LoadLoop(fleet.hosts)
+    load.start()
+    try:
+        second = rollout(images['v2'])
+    finally:
+        load.stop()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert load.count > 0 and load.failures == [], load.failures[:10]
+    assert load.headers <= {'add_header', 'add_header_v2'} and 'add_header_v2' in load.headers
+    assert {name: process.pid for name, process in envoys.items() if process.alive()} == pids
+
+    again = rollout(images['v2'])
+    assert again.returncode == 0, again.stdout
+    recap = [line for line in again.stdout.splitlines() if 'changed=' in line and 'ok=' in line]
+    assert len(recap) == len(fleet.hosts) and all('changed=0' in line for line in recap), recap
+
+    ecds_before = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
+    rejected = rollout(images['empty'])
+    assert rejected.returncode != 0
+    assert 'Envoy rejected the new config of filter add_header' in rejected.stdout
+    after = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
+    assert after == ecds_before
+    for host in fleet.hosts:
+        response = requests.get(f'http://{host.address}:{LISTENER_PORT}/', timeout=5)
+        assert response.status_code == 200 and response.headers.get(HEADER) == 'add_header_v2'
+    untouched = [line for line in rejected.stdout.splitlines() if line.startswith('TASK [wasm.oci.envoy_filter : Swap')]
+    assert len(untouched) == 1, 'the play must stop after the first host rejects the update'
+    assert {name: process.pid for name, process in envoys.items() if process.alive()} == pids

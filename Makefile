@@ -18,8 +18,8 @@ ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(LINKED_COLLECTIONS) ANSIBLE_NOCOLOR=1 
 
 .PHONY: demo test units sanity integration deps system-deps copied-collection clean
 
-demo: deps $(SAMPLE_FILTER)
-	$(ANSIBLE_ENV) examples/run-demo $(abspath $(BUILD)/demo) $(SAMPLE_FILTER)
+demo: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
+	$(ANSIBLE_ENV) examples/run-demo $(abspath $(BUILD)/demo) $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
 
 test: units sanity integration
 
@@ -40,6 +40,15 @@ $(LINKED_COLLECTIONS)/ansible_collections/wasm/oci:
 $(FILTERS)/%.wasm: examples/filters/%/filter.wat | system-deps
 	mkdir -p $(@D)
 	wat2wasm $< -o $@
+
+# A second version of the sample filter for rollouts: the same module with the header
+# value add_header_v2 (13 bytes instead of 10).
+$(FILTERS)/add_header_v2.wasm: examples/filters/add_header/filter.wat | system-deps
+	mkdir -p $(@D)
+	sed -e 's/(data (i32.const 32) "add_header")/(data (i32.const 32) "add_header_v2")/' \
+	    -e 's/(i32.const 32) (i32.const 10)/(i32.const 32) (i32.const 13)/' $< > $(@D)/add_header_v2.wat
+	grep -q '"add_header_v2"' $(@D)/add_header_v2.wat
+	wat2wasm $(@D)/add_header_v2.wat -o $@
 
 units: deps
 	PYTHONPATH=$(LINKED_COLLECTIONS) $(BIN)/python -m pytest -q tests/unit

@@ -60,7 +60,7 @@ sanity: copied-collection
 	tests/harness/provide-get-pip $(BIN)/python
 	cd $(COPIED_COLLECTION) && $(BIN)/ansible-test sanity --python 3.11 --color no
 
-integration: deps $(SAMPLE_FILTER)
+integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
 	PATH=$(BIN):$$PATH PYTHONPATH=$(LINKED_COLLECTIONS) WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
 		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 

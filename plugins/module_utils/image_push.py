@@ -34,11 +34,12 @@ class PushCounts:
     mounted: int = 0
 
 
-def push(layout: OciLayout, tag: str, client: RegistryClient, mount_from: t.Sequence[str] = ()) -> PushCounts:
-    """Push what ``tag`` names to the client's reference, mounting blobs from ``mount_from`` repositories when they have them."""
+def push(layout: OciLayout, tag: str, descriptor: dict[str, t.Any], client: RegistryClient,
+         mount_from: t.Sequence[str] = ()) -> PushCounts:
+    """Push ``descriptor`` (what ``tag`` names, see layout_descriptor) to the client's reference, mounting
+    blobs from ``mount_from`` repositories when they have them."""
     counts = PushCounts()
-    _push_manifest(LayoutSource(layout, tag), layout, client, layout_descriptor(layout, tag), t.cast(str, client.reference.tag),
-                   mount_from, counts)
+    _push_manifest(LayoutSource(layout, tag), layout, client, descriptor, t.cast(str, client.reference.tag), mount_from, counts)
     return counts
 
 

@@ -327,7 +327,7 @@ class EnvoyConfigWriter:
             upstream=self.params['upstream'],
         )
 
-    def _read_current(self, dest: str) -> str | None:
+    def _read_current(self, dest: str) -> bytes | None:
         try:
             with open(dest, 'rb') as stream:
                 data = stream.read()
@@ -335,7 +335,7 @@ class EnvoyConfigWriter:
             return None
         except OSError as exc:
             raise WasmOciError(f'Cannot read {dest}: {exc.strerror}') from None
-        return data.decode('utf-8', errors='replace')
+        return data
 
     def _validate(self, text: str) -> None:
         """Let Envoy check the bootstrap from a temporary file; dest is untouched until it passes."""
@@ -350,7 +350,7 @@ class EnvoyConfigWriter:
             output = '\n'.join((err + out).replace(candidate, f'{self.params["dest"]} (candidate)').strip().splitlines()[-_OUTPUT_LINES:])
             raise WasmOciError(f'{envoy} --mode validate refused the bootstrap for {self.params["dest"]} (exit {rc}):\n{output}')
 
-    def _write_verified(self, dest: str, text: str, current: str | None) -> dict:
+    def _write_verified(self, dest: str, text: str, current: bytes | None) -> dict:
         """Replace the ECDS file and wait for Envoy to apply it; restore the old file if Envoy does not."""
         spec = self.params['filter']
         admin = EnvoyAdmin(self.params['verify_admin_address'])
@@ -370,7 +370,7 @@ class EnvoyConfigWriter:
         if current is None:
             os.unlink(dest)
         else:
-            write_atomically(dest, current.encode('utf-8'))
+            write_atomically(dest, current)
         admin.wait_for_update(prefix, restored, self.params['verify_timeout'])
         what = 'rejected' if outcome == REJECTED else f'did not apply within {self.params["verify_timeout"]:g}s'
         raise WasmOciError(
@@ -386,7 +386,7 @@ class EnvoyConfigWriter:
         document = self._ecds() if self.params['kind'] == 'ecds' else self._bootstrap()
         text = dump_document(document)
         current = self._read_current(dest)
-        changed = current != text
+        changed = current != text.encode('utf-8')
         if changed and self.params['kind'] == 'bootstrap' and self.params['validate_with']:
             self._validate(text)
         result = {'changed': changed, 'dest': dest, 'document': document}
@@ -400,7 +400,8 @@ class EnvoyConfigWriter:
             file_args = self.module.load_file_common_arguments(self.params, path=dest)
             result['changed'] = self.module.set_fs_attributes_if_different(file_args, result['changed'])
         if self.module._diff:
-            result['diff'] = {'before': current or '', 'after': text, 'before_header': dest, 'after_header': dest}
+            before = (current or b'').decode('utf-8', errors='replace')
+            result['diff'] = {'before': before, 'after': text, 'before_header': dest, 'after_header': dest}
         return result
 
 

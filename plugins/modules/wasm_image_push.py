@@ -208,7 +208,7 @@ class WasmImagePusher:
         remote = client.head_manifest(reference.tag)
         changed = push_needed(remote, descriptor)
         mount_from = [parse_reference(f'{reference.registry}/{name}').repository for name in self.params['mount_from']]
-        counts = push(layout, tag, client, mount_from) if changed and not self.module.check_mode else PushCounts()
+        counts = push(layout, tag, descriptor, client, mount_from) if changed and not self.module.check_mode else PushCounts()
 
         result = {'changed': changed, 'image': image.as_dict(), 'blobs_uploaded': counts.uploaded, 'blobs_mounted': counts.mounted}
         if self.module._diff:

@@ -16,13 +16,23 @@ FILTERS_DIR = pathlib.Path(os.environ.get('WASM_OCI_FILTERS', REPO_ROOT / '.buil
 LINKED_COLLECTIONS = pathlib.Path(os.environ.get('WASM_OCI_COLLECTIONS', REPO_ROOT / '.build' / 'linked'))
 
 
-@pytest.fixture(scope='session')
-def sample_filter() -> pathlib.Path:
-    """The add_header sample filter, compiled from its WAT source by the Makefile."""
-    path = FILTERS_DIR / 'add_header.wasm'
+def _compiled_filter(name: str) -> pathlib.Path:
+    path = FILTERS_DIR / f'{name}.wasm'
     if not path.is_file():
         pytest.fail(f'{path} is missing: run the integration suite through `make integration`, which compiles it')
     return path
+
+
+@pytest.fixture(scope='session')
+def sample_filter() -> pathlib.Path:
+    """The add_header sample filter, compiled from its WAT source by the Makefile."""
+    return _compiled_filter('add_header')
+
+
+@pytest.fixture(scope='session')
+def sample_filter_v2() -> pathlib.Path:
+    """Version 2 of the sample filter (header value add_header_v2), made by the Makefile."""
+    return _compiled_filter('add_header_v2')
 
 
 @pytest.fixture(scope='session')

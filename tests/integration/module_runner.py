@@ -133,3 +133,12 @@ def run_module(module: str, args: dict[str, t.Any], environment: t.Mapping[str, 
         os.unlink(result_path)
     result.setdefault('failed', False)
     return result
+
+
+def publish(module: str, tag: str, repository: str, environment: t.Mapping[str, str], layout: str) -> str:
+    """Build ``module`` as an add_header image and push it to ``repository`` (plain HTTP); return the reference."""
+    built = run_module('wasm_image_build', {'src': module, 'layout': layout, 'tag': tag, 'root_ids': ['add_header']}, environment)
+    assert not built['failed'], built
+    pushed = run_module('wasm_image_push', {'layout': layout, 'tag': tag, 'name': repository, 'plain_http': True}, environment)
+    assert not pushed['failed'], pushed
+    return f'{repository}:{tag}'

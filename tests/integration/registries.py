@@ -49,7 +49,7 @@ import bcrypt
 import pytest
 import requests
 
-from token_service import TokenService, User
+from token_service import TokenService, User, serve_in_thread, stop_serving
 
 __all__ = [
     # fixtures
@@ -505,20 +505,12 @@ class FaultyFront:
 
             do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name='faulty-front', daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve_in_thread(Handler, 'faulty-front')
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        stop_serving(self._server, self._thread)
+        self._server = self._thread = None
 
 
 # -- images and skopeo -----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time
 
 import requests
 from fleet import Fleet, FleetHost, fleet  # noqa: F401  pylint: disable=unused-import
-from module_runner import run_module
+from module_runner import publish
 from registries import Registry
 from test_envoy_config import HEADER, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
 
@@ -23,15 +23,6 @@ ADMIN_PORT = 9901
 LISTENER_PORT = 10000
 LOAD_LIMIT_SECONDS = 120
 LOAD_LIMIT_REQUESTS = 20000
-
-
-def _publish(module: pathlib.Path, tag: str, registry: Registry, environment: dict[str, str], layout: pathlib.Path) -> str:
-    built = run_module('wasm_image_build', {'src': str(module), 'layout': str(layout), 'tag': tag, 'root_ids': ['add_header']}, environment)
-    assert not built['failed'], built
-    name = f'{registry.host}/filters/fleet'
-    pushed = run_module('wasm_image_push', {'layout': str(layout), 'tag': tag, 'name': name, 'plain_http': True}, environment)
-    assert not pushed['failed'], pushed
-    return f'{name}:{tag}'
 
 
 class LoadLoop(threading.Thread):
@@ -67,7 +58,8 @@ class LoadLoop(threading.Thread):
 
 def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
                        registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
-    images = {name: _publish(modules[name], name, registry_plain, ansible_environment, tmp_path / 'layout') for name in ('v1', 'v2', 'empty')}
+    repository = f'{registry_plain.host}/filters/fleet'
+    images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(tmp_path / 'layout')) for name in ('v1', 'v2', 'empty')}
     environment = fleet.ansible_environment(ansible_environment)
     playbook = tmp_path / 'fleet.yml'
     playbook.write_text(

@@ -7,18 +7,9 @@ import pathlib
 import subprocess
 import typing as t
 
-from module_runner import run_module
+from module_runner import publish
 from registries import Registry
 from test_envoy_config import Envoy, _free_port, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
-
-
-def _publish(module: pathlib.Path, tag: str, registry: Registry, environment: dict[str, str], layout: pathlib.Path) -> str:
-    built = run_module('wasm_image_build', {'src': str(module), 'layout': str(layout), 'tag': tag, 'root_ids': ['add_header']}, environment)
-    assert not built['failed'], built
-    pushed = run_module('wasm_image_push', {'layout': str(layout), 'tag': tag, 'name': f'{registry.host}/filters/add_header',
-                                            'plain_http': True}, environment)
-    assert not pushed['failed'], pushed
-    return f'{registry.host}/filters/add_header:{tag}'
 
 
 def _run_role(play_vars: dict[str, t.Any], environment: dict[str, str], workdir: pathlib.Path) -> subprocess.CompletedProcess:
@@ -39,7 +30,8 @@ def _recap_changed(output: str) -> int:
 def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
                                          registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     layout = tmp_path / 'layout'
-    images = {name: _publish(modules[name], name, registry_plain, ansible_environment, layout) for name in ('v1', 'v2', 'empty')}
+    repository = f'{registry_plain.host}/filters/add_header'
+    images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(layout)) for name in ('v1', 'v2', 'empty')}
     admin_port, listener_port = _free_port(), _free_port()
     base_vars = {
         'envoy_filter_registry': {'plain_http': True},

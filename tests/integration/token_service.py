@@ -60,6 +60,23 @@ def parse_scope(scope: str) -> tuple[str, str, list[str]]:
     return kind, name, [action for action in actions.split(',') if action]
 
 
+def serve_in_thread(handler: type[http.server.BaseHTTPRequestHandler], name: str) -> tuple[http.server.ThreadingHTTPServer, threading.Thread]:
+    """Serve ``handler`` on a free loopback port from a daemon thread."""
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def stop_serving(server: http.server.ThreadingHTTPServer | None, thread: threading.Thread | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+    if thread is not None:
+        thread.join(timeout=10)
+
+
 class TokenService:
     """Issue signed tokens for ``service`` from ``issuer``; ``start()`` serves them on 127.0.0.1."""
 
@@ -222,17 +239,9 @@ class TokenService:
                 scopes = [part for scope in form.get('scope', []) for part in scope.split(' ') if part]
                 self._answer(200, service.issue(account, form.get('service', [service.service])[0], scopes))
 
-        self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name='token-service', daemon=True)
-        self._thread.start()
+        self._server, self._thread = serve_in_thread(Handler, 'token-service')
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        stop_serving(self._server, self._thread)
+        self._server = self._thread = None

@@ -57,6 +57,10 @@ class EnvoyAdmin:
             return {}
         return {name: int(values.get(name) or 0) for name in (SUCCESS, REJECTED)}
 
+    def answers(self) -> bool:
+        """Whether an Envoy answers on the admin address."""
+        return self.counters('server.') is not None
+
     def wait_for_update(self, prefix: str, before: dict[str, int], timeout: float) -> str | None:
         """Wait until Envoy applied (SUCCESS) or rejected (REJECTED) a new file; None on timeout."""
         deadline = self._clock() + timeout

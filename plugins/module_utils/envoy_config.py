@@ -11,8 +11,10 @@ One definition each:
   filter (a discovery response holding one ``TypedExtensionConfig``);
 * :func:`ecds_filter_entry`: the filter entry a bootstrap needs to take the filter
   from that file;
-* :func:`managed_bootstrap`: a complete bootstrap with one listener whose Wasm filters
-  all come from ECDS files.
+* :func:`filter_stanza`: the same entry as YAML, for people who edit their own bootstrap;
+* :func:`managed_config`: a complete bootstrap whose one listener and one cluster come
+  from files (file-based LDS and CDS), so adding or removing a filter needs no restart;
+* :func:`referenced_ecds_paths`: the ECDS files a bootstrap (or a listener file) uses.
 
 :func:`dump_document` writes any of them as indented, key-sorted JSON, which Envoy
 reads from a ``.yaml`` file (JSON is YAML), so hosts need no YAML library.
@@ -43,6 +45,8 @@ HCM_NAME = 'envoy.filters.network.http_connection_manager'
 HCM_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'
 ROUTER_NAME = 'envoy.filters.http.router'
 ROUTER_TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'
+LISTENER_TYPE_URL = 'type.googleapis.com/envoy.config.listener.v3.Listener'
+CLUSTER_TYPE_URL = 'type.googleapis.com/envoy.config.cluster.v3.Cluster'
 LISTENER_NAME = 'wasm_oci_listener'
 UPSTREAM_CLUSTER = 'upstream'
 STAT_PREFIX = 'wasm_oci'
@@ -50,6 +54,8 @@ STAT_PREFIX = 'wasm_oci'
 _FILTER_NAME = re.compile(r'[A-Za-z0-9_.-]+')
 _HOST_NAME = re.compile(r'[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?')
 # Scalars the stanza writes without quotes: nothing YAML could read as another type.
+_PLAIN_SCALAR = re.compile(r'[A-Za-z_/][A-Za-z0-9_./:-]*')
+_YAML_WORDS = frozenset(('y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false', 'null', '~'))
 
 
 class EnvoyConfigError(WasmOciError):
@@ -301,28 +307,46 @@ def _route(upstream: str | None) -> dict[str, t.Any]:
     return {'match': {'prefix': '/'}, 'route': {'cluster': UPSTREAM_CLUSTER}}
 
 
-def managed_bootstrap(
-    node_id: t.Any,
-    cluster: t.Any,
-    admin_address: t.Any,
-    listener_address: t.Any,
-    filters: t.Sequence[FilterReference],
-    upstream: str | None = None,
-) -> dict[str, t.Any]:
-    """A complete bootstrap: admin, one listener and, with ``upstream``, one cluster.
+@dataclasses.dataclass(frozen=True)
+class ManagedConfig:
+    """The three files of a managed Envoy: the bootstrap, its listeners (LDS) and its clusters (CDS).
 
-    The listener's HTTP connection manager runs the HTTP Wasm filters (fed from their
-    ECDS files, in the given order) and then the router, which sends everything to
-    ``upstream`` (``host:port``) or, without one, answers 200 itself. Network Wasm
-    filters run before the connection manager. Listeners and clusters are static.
+    Envoy watches the listener and cluster files as it watches ECDS files, so a change to
+    the filter chain or the upstream applies without a restart; only a change to the
+    bootstrap itself (node, admin, file paths) needs one.
     """
-    for value, what in ((node_id, 'node_id'), (cluster, 'cluster')):
-        if not isinstance(value, str) or not value:
-            raise EnvoyConfigError(f'{what} must be a non-empty string, not {json.dumps(value, default=str)}')
+
+    bootstrap: dict[str, t.Any]
+    listeners: dict[str, t.Any]
+    clusters: dict[str, t.Any]
+
+    def validation_bootstrap(self) -> dict[str, t.Any]:
+        """The same Envoy as one static bootstrap: ``envoy --mode validate`` checks static
+        resources but does not read LDS or CDS files."""
+        static = {key: value for key, value in self.bootstrap.items() if key != 'dynamic_resources'}
+        static['static_resources'] = {
+            'listeners': [_without_type(resource) for resource in self.listeners['resources']],
+            'clusters': [_without_type(resource) for resource in self.clusters['resources']],
+        }
+        return static
+
+
+def _without_type(resource: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {key: value for key, value in resource.items() if key != '@type'}
+
+
+def _path_source(path: str) -> dict[str, t.Any]:
+    return {'path_config_source': {'path': path}, 'resource_api_version': 'V3'}
+
+
+def _check_unique(filters: t.Sequence[FilterReference]) -> None:
     names = [reference.name for reference in filters]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise EnvoyConfigError(f'Filter names must be unique in a bootstrap; repeated: {", ".join(duplicates)}')
+
+
+def _listener(listener_address: t.Any, filters: t.Sequence[FilterReference], upstream: str | None) -> dict[str, t.Any]:
     connection_manager = {
         'name': HCM_NAME,
         'typed_config': {
@@ -338,19 +362,122 @@ def managed_bootstrap(
     }
     network_filters = [ecds_filter_entry(reference) for reference in filters if reference.filter_type == 'network']
     return {
-        'node': {'id': node_id, 'cluster': cluster},
-        'admin': {'address': _ip_address(admin_address, 'admin_address')},
-        'static_resources': {
-            'listeners': [
-                {
-                    'name': LISTENER_NAME,
-                    'address': _ip_address(listener_address, 'listener_address'),
-                    'filter_chains': [{'filters': network_filters + [connection_manager]}],
-                }
-            ],
-            'clusters': [] if upstream is None else [_upstream_cluster(upstream)],
-        },
+        '@type': LISTENER_TYPE_URL,
+        'name': LISTENER_NAME,
+        'address': _ip_address(listener_address, 'listener_address'),
+        'filter_chains': [{'filters': network_filters + [connection_manager]}],
     }
+
+
+def managed_config(
+    node_id: t.Any,
+    cluster: t.Any,
+    admin_address: t.Any,
+    listener_address: t.Any,
+    filters: t.Sequence[FilterReference],
+    listeners_path: str,
+    clusters_path: str,
+    upstream: str | None = None,
+) -> ManagedConfig:
+    """A complete Envoy: admin, and from files one listener and, with ``upstream``, one cluster.
+
+    The listener's HTTP connection manager runs the HTTP Wasm filters (fed from their
+    ECDS files, in the given order) and then the router, which sends everything to
+    ``upstream`` (``host:port``) or, without one, answers 200 itself. Network Wasm
+    filters run before the connection manager.
+    """
+    for value, what in ((node_id, 'node_id'), (cluster, 'cluster')):
+        if not isinstance(value, str) or not value:
+            raise EnvoyConfigError(f'{what} must be a non-empty string, not {json.dumps(value, default=str)}')
+    _check_unique(filters)
+    listeners_path = _absolute_path(listeners_path, 'listeners_path')
+    clusters_path = _absolute_path(clusters_path, 'clusters_path')
+    clusters = [] if upstream is None else [dict({'@type': CLUSTER_TYPE_URL}, **_upstream_cluster(upstream))]
+    return ManagedConfig(
+        bootstrap={
+            # Envoy needs both node fields to subscribe to files.
+            'node': {'id': node_id, 'cluster': cluster},
+            'admin': {'address': _ip_address(admin_address, 'admin_address')},
+            'dynamic_resources': {'lds_config': _path_source(listeners_path), 'cds_config': _path_source(clusters_path)},
+        },
+        listeners={'resources': [_listener(listener_address, filters, upstream)]},
+        clusters={'resources': clusters},
+    )
+
+
+def _yaml_scalar(value: t.Any) -> str:
+    if isinstance(value, str) and _PLAIN_SCALAR.fullmatch(value) and value.lower() not in _YAML_WORDS:
+        return value
+    return json.dumps(value)
+
+
+def _yaml_lines(value: t.Any, indent: str) -> list[str]:
+    """Block-style YAML of dicts, lists and scalars; JSON quoting (valid YAML) where a scalar needs it."""
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                lines.append(f'{indent}{_yaml_scalar(key)}:')
+                lines.extend(_yaml_lines(item, indent + '  '))
+            else:
+                lines.append(f'{indent}{_yaml_scalar(key)}: {_yaml_scalar(item) if item or item == 0 else json.dumps(item)}')
+    else:
+        for item in value:
+            nested = _yaml_lines(item, indent + '  ') if isinstance(item, (dict, list)) else [indent + '  ' + _yaml_scalar(item)]
+            lines.append(indent + '- ' + nested[0][len(indent) + 2:])
+            lines.extend(nested[1:])
+    return lines
+
+
+def filter_stanza(reference: FilterReference) -> str:
+    """The YAML list item that makes an existing bootstrap take the filter from its ECDS file,
+    with where it goes."""
+    if reference.filter_type == 'http':
+        where = f'the http_filters of the HTTP connection manager that should run it, before {ROUTER_NAME}'
+    else:
+        where = f'the filters of the listener filter chain that should run it, before {HCM_NAME}'
+    return f'# Add to {where}:\n' + '\n'.join(_yaml_lines([ecds_filter_entry(reference)], '')) + '\n'
+
+
+def _config_source_path(source: t.Any) -> str | None:
+    if not isinstance(source, dict):
+        return None
+    file_source = source.get('path_config_source')
+    # ``path`` is the deprecated spelling of path_config_source.
+    path = file_source.get('path') if isinstance(file_source, dict) else source.get('path')
+    return os.path.normpath(path) if isinstance(path, str) and path else None
+
+
+def _objects(document: t.Any) -> t.Iterator[dict[str, t.Any]]:
+    """Every mapping in ``document``, however deep."""
+    if isinstance(document, dict):
+        yield document
+        values: t.Iterable[t.Any] = document.values()
+    elif isinstance(document, list):
+        values = document
+    else:
+        return
+    for value in values:
+        yield from _objects(value)
+
+
+def referenced_ecds_paths(document: t.Any) -> set[str]:
+    """The files every ``config_discovery`` in ``document`` reads, wherever it sits."""
+    paths = (_config_source_path(discovery.get('config_source'))
+             for discovery in (item.get('config_discovery') for item in _objects(document)) if isinstance(discovery, dict))
+    return {path for path in paths if path}
+
+
+def module_files(document: t.Any) -> set[str]:
+    """The local module files every Wasm VM in ``document`` loads (``code.local.filename``)."""
+    locals_ = (item['local'] for item in _objects(document) if isinstance(item.get('local'), dict))
+    return {os.path.normpath(local['filename']) for local in locals_ if isinstance(local.get('filename'), str) and local['filename']}
+
+
+def listener_file(bootstrap: t.Any) -> str | None:
+    """The file a bootstrap takes its listeners from (file-based LDS), if any."""
+    dynamic = bootstrap.get('dynamic_resources') if isinstance(bootstrap, dict) else None
+    return _config_source_path(dynamic.get('lds_config')) if isinstance(dynamic, dict) else None
 
 
 def dump_document(document: dict[str, t.Any]) -> str:

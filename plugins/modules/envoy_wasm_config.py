@@ -7,21 +7,23 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: envoy_wasm_config
-short_description: Write the Envoy configuration that runs a Wasm filter with hot reload
+short_description: Write the Envoy configuration that runs Wasm filters, hot-reloaded, verified and rolled back
 version_added: 0.1.0
 description:
-  - Writes one Envoy 1.40 configuration document to O(dest), replacing it atomically (a temporary file renamed over
-    it), which is what Envoy's file watch needs to pick up a change.
-  - With O(kind=ecds), the document is the extension config discovery (ECDS) file of one Wasm filter. It holds the
-    filter's C(envoy.extensions.filters.http.wasm.v3.Wasm) (or network) config, which runs the module with the V8
-    runtime. An Envoy whose bootstrap takes the filter from this file applies the new file in about a second, without
-    a restart; an Envoy that cannot load it keeps the filter it had.
-  - With O(kind=bootstrap), the document is a complete bootstrap. It has one listener on O(listener_address) whose
-    HTTP connection manager runs the Wasm filters of O(filters), each fed from its ECDS file, and routes every request
-    to O(upstream). Listeners and clusters are static, so changing them needs an Envoy restart; changing a filter does
-    not.
-  - The document is indented JSON with sorted keys, which Envoy reads as YAML, so C(.yaml) file names work.
-  - Nothing is written when the file already holds the same document.
+  - Writes Envoy 1.40 configuration files atomically (a temporary file renamed over the old one), which is what
+    Envoy's file watch needs to pick up a change without a restart.
+  - With O(kind=ecds), O(dest) is the extension config discovery (ECDS) file of one Wasm filter. It holds the filter's
+    C(envoy.extensions.filters.http.wasm.v3.Wasm) (or network) config, which runs the module with the V8 runtime.
+    An Envoy whose bootstrap takes the filter from this file applies a new file in about a second; an Envoy that
+    cannot load it keeps the filter it had. The replaced file is kept as C(<dest>.previous), both for a rollback by
+    hand and so that the previous module is not pruned.
+  - With O(kind=bootstrap), O(dest) is a complete bootstrap, and its listener and cluster are written beside it as
+    C(lds.yaml) and C(cds.yaml) (file-based LDS and CDS). The listener on O(listener_address) runs the Wasm filters
+    of O(filters), each fed from its ECDS file, and routes every request to O(upstream). Envoy applies a change of the
+    filter list or of the upstream from those files without a restart; only a change of the bootstrap itself (node,
+    admin address) needs one, see RV(restart_needed).
+  - The documents are indented JSON with sorted keys, which Envoy reads as YAML, so C(.yaml) file names work.
+  - Nothing is written when the files already hold the same documents.
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.attributes.actiongroup_wasm
@@ -34,7 +36,9 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The diff shows the text of O(dest) before and after.
+      - The diff shows the text of each changed file before and after.
+requirements:
+  - PyYAML on the host, only to read a YAML bootstrap given in O(bootstrap_path).
 options:
   dest:
     description:
@@ -45,13 +49,20 @@ options:
   kind:
     description:
       - V(ecds) writes the ECDS file of the filter O(filter).
-      - V(bootstrap) writes a complete bootstrap running the filters of O(filters).
+      - V(bootstrap) writes a complete bootstrap, with its listener and cluster files, running the filters of O(filters).
     type: str
     choices: [ecds, bootstrap]
     default: ecds
+  state:
+    description:
+      - V(absent) removes the ECDS file O(dest) and its C(.previous) copy, with O(kind=ecds) only. Remove the filter
+        from the bootstrap first; O(bootstrap_path) checks that this was done.
+    type: str
+    choices: [present, absent]
+    default: present
   filter:
     description:
-      - The Wasm filter of the ECDS file. Required with O(kind=ecds).
+      - The Wasm filter of the ECDS file. Required with O(kind=ecds) and O(state=present).
     type: dict
     suboptions:
       name:
@@ -71,7 +82,7 @@ options:
       root_id:
         description:
           - Root ID of the plugin in the module.
-          - Defaults to the first of O(image_root_ids). Required when O(image_root_ids) is not given.
+          - Defaults to the image's first root ID (O(image)). Required when O(image) is not given.
         type: str
       vm_id:
         description:
@@ -100,15 +111,25 @@ options:
         type: str
         choices: [http, network]
         default: http
-  image_root_ids:
+  image:
     description:
-      - Root IDs the filter's image declares, for example RV(wasm.oci.wasm_image_pull#module:image.runtime.root_ids).
-      - When given, C(filter.root_id) must be one of them, and defaults to the first.
-    type: list
-    elements: str
+      - The filter's image as RV(wasm.oci.wasm_image_pull#module:image) or RV(wasm.oci.wasm_image_info#module:image)
+        return it, with O(kind=ecds).
+      - C(filter.root_id) must be one of its C(runtime.root_ids), and defaults to the first. Its C(digest) is named
+        when Envoy rejects the filter.
+    type: dict
+  bootstrap_path:
+    description:
+      - With O(kind=ecds), the bootstrap of an Envoy that this module does not write (JSON, or YAML with PyYAML on
+        the host). When it takes its listeners from a file (file-based LDS), that file is read too.
+      - With O(state=present), the task fails before anything is written unless the bootstrap takes a filter from
+        O(dest), and shows the YAML entry to add.
+      - With O(state=absent), the task fails while the bootstrap still takes a filter from O(dest), since Envoy
+        cannot start without the file, and says what to remove.
+    type: path
   node_id:
     description:
-      - Node ID of the Envoy. Required with O(kind=bootstrap); extension config discovery needs it.
+      - Node ID of the Envoy. Required with O(kind=bootstrap); file-based discovery needs it.
     type: str
   cluster:
     description:
@@ -117,7 +138,7 @@ options:
     default: envoy
   admin_address:
     description:
-      - IP address and port of the admin endpoint, with O(kind=bootstrap). Its C(/stats) tell whether a filter update
+      - IP address and port of the admin endpoint, with O(kind=bootstrap). Its C(/stats) tell whether an update
         was applied.
     type: str
     default: 127.0.0.1:9901
@@ -158,30 +179,54 @@ options:
         default: http
   validate_with:
     description:
-      - Path of an C(envoy) binary. With O(kind=bootstrap), a changed bootstrap is first written to a temporary file
-        and checked with C(envoy --mode validate); the task fails with Envoy's output, and leaves O(dest) as it was,
-        when Envoy refuses it.
+      - Path of an C(envoy) binary. With O(kind=bootstrap), changed files are first checked, as one static bootstrap
+        in a temporary file, with C(envoy --mode validate); the task fails with Envoy's output, and leaves every file as
+        it was, when Envoy refuses them.
       - Envoy checks that the ECDS files exist, but does not load the modules.
       - Ignored with O(kind=ecds).
     type: path
   verify_admin_address:
     description:
-      - With O(kind=ecds), the C(host:port) of Envoy's admin interface. When the file changes, the module reads the
-        filter's C(update_success) and C(update_rejected) counters, replaces the file, and waits for one of them to
-        move.
-      - If Envoy rejects the new config, or does not apply it within O(verify_timeout), the previous file is put back,
-        Envoy takes the old config again, and the task fails naming the filter and its module.
-      - If the admin interface does not answer (Envoy is not running), or Envoy does not use the filter yet, the file
-        is written and RV(verified) is false.
+      - The C(host:port) of Envoy's admin interface. When a file Envoy watches changes (ECDS, listeners, clusters), the
+        module reads its C(update_success) and C(update_rejected) counters, replaces the file, and waits for one of
+        them to move.
+      - If Envoy rejects the new file, or does not apply it within O(verify_timeout), or O(health_check) fails, the
+        previous files are put back, Envoy takes the old config again, and the task fails naming the filter, the image
+        and the module.
+      - If the admin interface does not answer (Envoy is not running), or Envoy does not use the file yet, the files
+        are written and RV(verified) is false.
     type: str
   verify_timeout:
     description:
       - Seconds to wait for Envoy to apply or reject an update checked through O(verify_admin_address).
     type: float
     default: 15
+  health_check:
+    description:
+      - A request that must succeed once Envoy applied the change, with O(verify_admin_address). It is retried until
+        it passes or O(health_check.timeout) runs out; then the change is rolled back and the task fails.
+    type: dict
+    suboptions:
+      url:
+        description: URL to request, for example C(http://127.0.0.1:10000/healthz). Redirects are not followed.
+        type: str
+        required: true
+      status:
+        description: Expected HTTP status.
+        type: int
+        default: 200
+      headers:
+        description: Response headers that must have exactly these values; names are case-insensitive.
+        type: dict
+        default: {}
+      timeout:
+        description: Seconds to keep trying.
+        type: float
+        default: 10
 notes:
-  - An existing bootstrap takes a filter from its ECDS file through an HTTP filter entry with C(config_discovery)
-    and a C(path_config_source) naming the file, listed before C(envoy.filters.http.router).
+  - An existing bootstrap takes a filter from its ECDS file through a filter entry with C(config_discovery) and a
+    C(path_config_source) naming the file, listed before C(envoy.filters.http.router) (HTTP filters) or before the
+    HTTP connection manager (network filters). With O(bootstrap_path) the module shows the exact entry.
 seealso:
   - module: wasm.oci.wasm_image_pull
   - name: Envoy extension config discovery
@@ -201,7 +246,7 @@ EXAMPLES = r"""
     dest: /var/lib/envoy/wasm/add_header-1.2.0.wasm
   register: pulled
 
-- name: Write the filter's ECDS file; Envoy applies it without a restart
+- name: Swap the filter's ECDS file; Envoy applies it without a restart, or it is rolled back
   wasm.oci.envoy_wasm_config:
     dest: /etc/envoy/ecds/add_header.yaml
     kind: ecds
@@ -211,9 +256,15 @@ EXAMPLES = r"""
       configuration:
         header_value: from-ansible
       failure_policy: FAIL_OPEN
-    image_root_ids: "{{ pulled.image.runtime.root_ids }}"
+    image: "{{ pulled.image }}"
+    bootstrap_path: /etc/envoy/envoy.yaml
+    verify_admin_address: 127.0.0.1:9901
+    health_check:
+      url: http://127.0.0.1:8080/healthz
+      headers:
+        x-wasm-filter: add_header
 
-- name: Write a bootstrap that takes the filter from that file, checked by Envoy first
+- name: Write a bootstrap with file-based listeners and clusters, checked by Envoy first
   wasm.oci.envoy_wasm_config:
     dest: /etc/envoy/envoy.yaml
     kind: bootstrap
@@ -224,27 +275,48 @@ EXAMPLES = r"""
       - name: add_header
         ecds_path: /etc/envoy/ecds/add_header.yaml
     validate_with: /usr/local/bin/envoy
+    verify_admin_address: 127.0.0.1:9901
     mode: "0644"
+  register: bootstrap
+
+- name: Remove a filter the bootstrap no longer uses
+  wasm.oci.envoy_wasm_config:
+    dest: /etc/envoy/ecds/old_filter.yaml
+    state: absent
+    bootstrap_path: /etc/envoy/envoy.yaml
 """
 
 RETURN = r"""
 verified:
-  description: Whether Envoy confirmed that it applied the new file (only with O(verify_admin_address)).
-  returned: when the file changed and O(verify_admin_address) was given
+  description: Whether Envoy confirmed that it applied the new files (only with O(verify_admin_address)).
+  returned: when a file Envoy watches changed and O(verify_admin_address) was given
   type: bool
   sample: true
 verify_message:
   description: What the check found, for example that Envoy is not running yet.
-  returned: when the file changed and O(verify_admin_address) was given
+  returned: when a file Envoy watches changed and O(verify_admin_address) was given
   type: str
   sample: Envoy applied the new config of filter add_header
+restart_needed:
+  description:
+    - With O(kind=bootstrap), true when the bootstrap itself changed while Envoy answers on O(verify_admin_address):
+      Envoy reads its bootstrap only when it starts.
+  returned: with O(kind=bootstrap)
+  type: bool
+  sample: false
 dest:
   description: Path of the file written.
   returned: success
   type: str
   sample: /etc/envoy/ecds/add_header.yaml
+files:
+  description: Every file the task wrote or removed (or would have, in check mode).
+  returned: success
+  type: list
+  elements: str
+  sample: [/etc/envoy/lds.yaml]
 document:
-  description: The document the file holds, as Envoy reads it.
+  description: The document O(dest) holds, as Envoy reads it; absent with O(state=absent).
   returned: success
   type: dict
   sample:
@@ -265,41 +337,85 @@ document:
                   filename: /var/lib/envoy/wasm/0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b.wasm
 """
 
+import dataclasses
 import os
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import REJECTED, SUCCESS, EnvoyAdmin
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     dump_document,
     ecds_document,
     filter_reference,
-    managed_bootstrap,
+    filter_stanza,
+    managed_config,
     wasm_filter,
 )
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
+    HAS_YAML,
+    PREVIOUS_SUFFIX,
+    YAML_IMPORT_ERROR,
+    bootstrap_ecds_paths,
+    rejection_reason,
+)
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_update import EnvoyUpdater, FileChange, HealthCheck, UpdateFailed, replace_file
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 # Options that belong to one kind only and have no default; giving one with the other kind is a mistake.
-_KIND_OPTIONS = {'ecds': ('filter', 'image_root_ids', 'verify_admin_address'), 'bootstrap': ('node_id', 'upstream')}
+_KIND_OPTIONS = {'ecds': ('filter', 'image', 'bootstrap_path'), 'bootstrap': ('node_id', 'upstream')}
 _OUTPUT_LINES = 30
+LISTENERS_FILE = 'lds.yaml'
+CLUSTERS_FILE = 'cds.yaml'
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, 'rb') as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WasmOciError(f'Cannot read {path}: {exc.strerror}') from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Every file a task manages, as it is and as it should be, and the main document."""
+
+    files: list[FileChange]
+    document: dict | None = None
+    # The same configuration as one static bootstrap, for envoy --mode validate.
+    validation_text: str | None = None
+
+
+def _encoded(document: dict | None) -> bytes | None:
+    return None if document is None else dump_document(document).encode('utf-8')
 
 
 class EnvoyConfigWriter:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params = module.params
+        self.dest: str = self.params['dest']
+        self.image: dict = self.params['image'] or {}
 
-    def _check_kind_options(self) -> None:
-        kind = self.params['kind']
+    def _check_options(self) -> None:
+        kind, state = self.params['kind'], self.params['state']
         for other, options in _KIND_OPTIONS.items():
             given = [option for option in options if other != kind and self.params[option] is not None]
             if given:
                 raise WasmOciError(f'{", ".join(given)} cannot be used with kind={kind}; they belong to kind={other}')
         if kind == 'ecds' and self.params['filters']:
             raise WasmOciError('filters cannot be used with kind=ecds; it belongs to kind=bootstrap (use filter for the ECDS file)')
+        if state == 'absent' and kind != 'ecds':
+            raise WasmOciError('state=absent removes an ECDS file and needs kind=ecds; a bootstrap is rewritten, not removed')
+        if kind == 'ecds' and state == 'present' and not self.params['filter']:
+            raise WasmOciError('filter is required with kind=ecds and state=present')
+        if os.path.isdir(self.dest):
+            raise WasmOciError(f'dest={self.dest} is a directory; give the path of the file to write')
 
-    def _ecds(self) -> dict:
+    def _ecds_document(self) -> dict:
         spec = self.params['filter']
         wasm = wasm_filter(
             name=spec['name'],
@@ -310,35 +426,68 @@ class EnvoyConfigWriter:
             environment=spec['environment'],
             failure_policy=spec['failure_policy'],
             filter_type=spec['type'],
-            image_root_ids=self.params['image_root_ids'],
+            image_root_ids=(self.image.get('runtime') or {}).get('root_ids') if self.image else None,
         )
         if not os.path.isfile(wasm.module):
             self.module.warn(f'The module {wasm.module} of filter {wasm.name} does not exist yet; Envoy will reject the ECDS file until it does')
         return ecds_document(wasm)
 
-    def _bootstrap(self) -> dict:
-        references = [filter_reference(spec['name'], spec['ecds_path'], spec['type']) for spec in self.params['filters']]
-        return managed_bootstrap(
+    def _check_bootstrap(self) -> None:
+        """Refuse, before writing, an ECDS file the existing bootstrap does not use, or removing one it still uses."""
+        bootstrap = self.params['bootstrap_path']
+        if not bootstrap:
+            return
+        if not HAS_YAML:
+            self.module.warn(missing_required_lib('PyYAML', reason='to read a YAML bootstrap') + f': {YAML_IMPORT_ERROR.splitlines()[-1]}')
+        used = os.path.normpath(self.dest) in bootstrap_ecds_paths(bootstrap)
+        if self.params['state'] == 'absent' and used:
+            raise WasmOciError(
+                f'The bootstrap {bootstrap} still takes a filter from {self.dest}, and Envoy cannot start once the file is gone. '
+                f'Remove the filter entry whose config_discovery path_config_source path is {self.dest} from the bootstrap '
+                '(or its listener file), restart Envoy, then run this again; nothing was removed'
+            )
+        if self.params['state'] == 'present' and not used:
+            spec = self.params['filter']
+            stanza = filter_stanza(filter_reference(spec['name'], self.dest, spec['type']))
+            raise WasmOciError(
+                f'The bootstrap {bootstrap} does not take filter {spec["name"]} from {self.dest}, so Envoy would never load it; '
+                f'nothing was written. Add this entry to the bootstrap (or to its listener file) and restart Envoy:\n{stanza}'
+            )
+
+    def _ecds_plan(self) -> Plan:
+        if self.params['state'] == 'absent':
+            # Envoy counts no update when a file goes away: a removal is made, not verified.
+            return Plan([FileChange(path, _read(path), None, '', f'ECDS file {path}') for path in (self.dest, self.dest + PREVIOUS_SUFFIX)])
+        spec = self.params['filter']
+        document = self._ecds_document()
+        image = f'image {self.image["digest"]}, ' if self.image.get('digest') else ''
+        what = f'config of filter {spec["name"]} ({image}module {spec["module"]})'
+        prefix = EnvoyAdmin.stat_prefix(spec['name'], spec['type'])
+        return Plan([FileChange(self.dest, _read(self.dest), _encoded(document), prefix, what)], document)
+
+    def _bootstrap_plan(self) -> Plan:
+        directory = os.path.dirname(self.dest)
+        managed = managed_config(
             node_id=self.params['node_id'],
             cluster=self.params['cluster'],
             admin_address=self.params['admin_address'],
             listener_address=self.params['listener_address'],
-            filters=references,
+            filters=[filter_reference(spec['name'], spec['ecds_path'], spec['type']) for spec in self.params['filters']],
+            listeners_path=os.path.join(directory, LISTENERS_FILE),
+            clusters_path=os.path.join(directory, CLUSTERS_FILE),
             upstream=self.params['upstream'],
         )
-
-    def _read_current(self, dest: str) -> bytes | None:
-        try:
-            with open(dest, 'rb') as stream:
-                data = stream.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise WasmOciError(f'Cannot read {dest}: {exc.strerror}') from None
-        return data
+        # Clusters before the listener that routes to them; the bootstrap last, since Envoy reads it only at start.
+        files = [
+            (os.path.join(directory, CLUSTERS_FILE), managed.clusters, 'cluster_manager.cds.', 'clusters'),
+            (os.path.join(directory, LISTENERS_FILE), managed.listeners, 'listener_manager.lds.', 'listeners'),
+            (self.dest, managed.bootstrap, '', 'bootstrap'),
+        ]
+        return Plan([FileChange(path, _read(path), _encoded(document), prefix, what) for path, document, prefix, what in files],
+                    managed.bootstrap, dump_document(managed.validation_bootstrap()))
 
     def _validate(self, text: str) -> None:
-        """Let Envoy check the bootstrap from a temporary file; dest is untouched until it passes."""
+        """Let Envoy check the whole configuration from a temporary file; nothing is replaced until it passes."""
         envoy = self.params['validate_with']
         candidate = os.path.join(self.module.tmpdir, 'envoy-bootstrap.yaml')
         write_atomically(candidate, text.encode('utf-8'))
@@ -347,62 +496,61 @@ class EnvoyConfigWriter:
         finally:
             os.unlink(candidate)
         if rc != 0:
-            output = '\n'.join((err + out).replace(candidate, f'{self.params["dest"]} (candidate)').strip().splitlines()[-_OUTPUT_LINES:])
-            raise WasmOciError(f'{envoy} --mode validate refused the bootstrap for {self.params["dest"]} (exit {rc}):\n{output}')
+            output = '\n'.join((err + out).replace(candidate, f'{self.dest} (candidate)').strip().splitlines()[-_OUTPUT_LINES:])
+            raise WasmOciError(f'{envoy} --mode validate refused the configuration for {self.dest} (exit {rc}):\n{output}')
 
-    def _write_verified(self, dest: str, text: str, current: bytes | None) -> dict:
-        """Replace the ECDS file and wait for Envoy to apply it; restore the old file if Envoy does not."""
-        spec = self.params['filter']
-        admin = EnvoyAdmin(self.params['verify_admin_address'])
-        prefix = admin.stat_prefix(spec['name'], spec['type'])
-        before = admin.counters(prefix)
-        write_atomically(dest, text.encode('utf-8'))
-        if before is None:
-            return {'verified': False, 'verify_message': f'Envoy admin at {admin.address} did not answer: Envoy is not running, '
-                    'so there is no traffic to protect; the live check happens on the next run'}
-        if not before:
-            return {'verified': False, 'verify_message': f'Envoy does not use filter {spec["name"]} yet (no ECDS counters); '
-                    'it takes the file when its bootstrap references it'}
-        outcome = admin.wait_for_update(prefix, before, self.params['verify_timeout'])
-        if outcome == SUCCESS:
-            return {'verified': True, 'verify_message': f'Envoy applied the new config of filter {spec["name"]}'}
-        restored = admin.counters(prefix) or before
-        if current is None:
-            os.unlink(dest)
-        else:
-            write_atomically(dest, current)
-        admin.wait_for_update(prefix, restored, self.params['verify_timeout'])
-        what = 'rejected' if outcome == REJECTED else f'did not apply within {self.params["verify_timeout"]:g}s'
-        raise WasmOciError(
-            f'Envoy {what} the new config of filter {spec["name"]} (module {spec["module"]}); the previous ECDS file '
-            f'was restored and Envoy keeps serving the old filter. Envoy logs the reason (look for "Unable to create Wasm plugin {spec["name"]}")'
-        )
+    def _health_check(self) -> HealthCheck | None:
+        spec = self.params['health_check']
+        if not spec:
+            return None
+        return HealthCheck(url=spec['url'], status=spec['status'], headers={str(k): str(v) for k, v in spec['headers'].items()},
+                           timeout=spec['timeout'])
+
+    def _apply(self, changes: list[FileChange], result: dict) -> None:
+        watched = [change for change in changes if change.stat_prefix]
+        admin_address = self.params['verify_admin_address']
+        if admin_address and watched:
+            try:
+                report = EnvoyUpdater(EnvoyAdmin(admin_address), self.params['verify_timeout']).apply(watched, self._health_check())
+            except UpdateFailed as exc:
+                spec = self.params['filter']
+                raise WasmOciError(f'{exc}. {rejection_reason(spec["name"], spec["module"])}' if spec and exc.rejected else str(exc)) from None
+            result.update(verified=report.verified, verify_message=report.message)
+        for change in changes:
+            if not (admin_address and change.stat_prefix):
+                replace_file(change.path, change.new)
+        self._keep_previous(changes)
 
     def write(self) -> dict:
-        self._check_kind_options()
-        dest = self.params['dest']
-        if os.path.isdir(dest):
-            raise WasmOciError(f'dest={dest} is a directory; give the path of the file to write')
-        document = self._ecds() if self.params['kind'] == 'ecds' else self._bootstrap()
-        text = dump_document(document)
-        current = self._read_current(dest)
-        changed = current != text.encode('utf-8')
-        if changed and self.params['kind'] == 'bootstrap' and self.params['validate_with']:
-            self._validate(text)
-        result = {'changed': changed, 'dest': dest, 'document': document}
-        if changed and not self.module.check_mode:
-            if self.params['kind'] == 'ecds' and self.params['verify_admin_address']:
-                result.update(self._write_verified(dest, text, current))
-            else:
-                write_atomically(dest, text.encode('utf-8'))
-
-        if os.path.exists(dest):
-            file_args = self.module.load_file_common_arguments(self.params, path=dest)
-            result['changed'] = self.module.set_fs_attributes_if_different(file_args, result['changed'])
+        self._check_options()
+        kind = self.params['kind']
+        if kind == 'ecds':
+            self._check_bootstrap()
+        plan = self._ecds_plan() if kind == 'ecds' else self._bootstrap_plan()
+        changes = [change for change in plan.files if change.old != change.new]
+        if changes and plan.validation_text and self.params['validate_with']:
+            self._validate(plan.validation_text)
+        result: dict = {'changed': bool(changes), 'dest': self.dest, 'files': [change.path for change in changes]}
+        if plan.document is not None:
+            result['document'] = plan.document
+        if kind == 'bootstrap':
+            envoy = EnvoyAdmin(self.params['verify_admin_address'] or self.params['admin_address'])
+            result['restart_needed'] = any(change.path == self.dest for change in changes) and envoy.answers()
+        if changes and not self.module.check_mode:
+            self._apply(changes, result)
+        for change in plan.files:
+            if change.new is not None and os.path.exists(change.path):
+                file_args = self.module.load_file_common_arguments(self.params, path=change.path)
+                result['changed'] = self.module.set_fs_attributes_if_different(file_args, result['changed'])
         if self.module._diff:
-            before = (current or b'').decode('utf-8', errors='replace')
-            result['diff'] = {'before': before, 'after': text, 'before_header': dest, 'after_header': dest}
+            result['diff'] = [{'before': (change.old or b'').decode('utf-8', errors='replace'), 'after': (change.new or b'').decode('utf-8'),
+                               'before_header': change.path, 'after_header': change.path} for change in changes]
         return result
+
+    def _keep_previous(self, changes: list[FileChange]) -> None:
+        """An ECDS file's last version stays beside it: a rollback by hand, and its module is kept when pruning."""
+        if self.params['kind'] == 'ecds' and self.params['state'] == 'present' and changes[0].old is not None:
+            write_atomically(self.dest + PREVIOUS_SUFFIX, changes[0].old)
 
 
 def main() -> None:
@@ -410,6 +558,7 @@ def main() -> None:
         argument_spec=dict(
             dest=dict(type='path', required=True),
             kind=dict(type='str', default='ecds', choices=['ecds', 'bootstrap']),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
             filter=dict(
                 type='dict',
                 options=dict(
@@ -423,7 +572,8 @@ def main() -> None:
                     type=dict(type='str', default='http', choices=['http', 'network']),
                 ),
             ),
-            image_root_ids=dict(type='list', elements='str'),
+            image=dict(type='dict'),
+            bootstrap_path=dict(type='path'),
             node_id=dict(type='str'),
             cluster=dict(type='str', default='envoy'),
             admin_address=dict(type='str', default='127.0.0.1:9901'),
@@ -442,8 +592,18 @@ def main() -> None:
             validate_with=dict(type='path'),
             verify_admin_address=dict(type='str'),
             verify_timeout=dict(type='float', default=15.0),
+            health_check=dict(
+                type='dict',
+                options=dict(
+                    url=dict(type='str', required=True),
+                    status=dict(type='int', default=200),
+                    headers=dict(type='dict', default={}),
+                    timeout=dict(type='float', default=10.0),
+                ),
+            ),
         ),
-        required_if=[('kind', 'ecds', ['filter']), ('kind', 'bootstrap', ['node_id'])],
+        required_if=[('kind', 'bootstrap', ['node_id'])],
+        required_by={'health_check': 'verify_admin_address'},
         add_file_common_args=True,
         supports_check_mode=True,
     )

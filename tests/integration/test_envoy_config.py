@@ -130,7 +130,7 @@ def _ecds_arguments(ecds: pathlib.Path, module: pathlib.Path) -> dict[str, t.Any
         'dest': str(ecds),
         'kind': 'ecds',
         'filter': {'name': 'add_header', 'module': str(module), 'configuration': {'note': 'integration'}},
-        'image_root_ids': ['add_header'],
+        'image': {'runtime': {'root_ids': ['add_header']}},
     }
 
 
@@ -154,7 +154,9 @@ def test_hot_reload_in_real_envoy(
         'filters': [{'name': 'add_header', 'ecds_path': str(ecds)}],
         'validate_with': str(envoy_binary),
     }
-    assert run_module(MODULE, bootstrap_arguments, ansible_environment)['changed'] is True
+    first_bootstrap = run_module(MODULE, bootstrap_arguments, ansible_environment)
+    assert first_bootstrap['changed'] is True and first_bootstrap['restart_needed'] is False, first_bootstrap
+    assert sorted(first_bootstrap['files']) == sorted(str(tmp_path / name) for name in ('cds.yaml', 'envoy.yaml', 'lds.yaml'))
     assert run_module(MODULE, bootstrap_arguments, ansible_environment)['changed'] is False
 
     validated = subprocess.run([str(envoy_binary), '--mode', 'validate', '-c', str(bootstrap)], capture_output=True, text=True, check=False, timeout=60)
@@ -200,7 +202,7 @@ def test_hot_reload_in_real_envoy(
         v1_file = ecds.read_text(encoding='utf-8')
         refused = run_module(MODULE, dict(_ecds_arguments(ecds, modules['empty']), **verify), ansible_environment)
         assert refused['failed'] and 'Envoy rejected the new config of filter add_header' in refused['msg'], refused
-        assert str(modules['empty']) in refused['msg'] and 'previous ECDS file was restored' in refused['msg']
+        assert str(modules['empty']) in refused['msg'] and 'previous files were restored' in refused['msg']
         assert ecds.read_text(encoding='utf-8') == v1_file
         assert [envoy.header() for attempt in range(5)] == ['add_header'] * 5
         assert envoy.process.poll() is None and envoy.process.pid == pid
@@ -236,5 +238,6 @@ def test_bootstrap_refused_by_envoy_leaves_dest_alone(
         ansible_environment,
     )
     assert result['failed'], result
-    assert 'refused the bootstrap' in result['msg'] and str(tmp_path / 'missing.yaml') in result['msg']
+    assert 'refused the configuration' in result['msg'] and str(tmp_path / 'missing.yaml') in result['msg']
     assert bootstrap.read_text(encoding='utf-8') == 'previous\n'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['envoy.yaml']

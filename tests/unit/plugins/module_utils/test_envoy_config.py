@@ -17,7 +17,11 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     ecds_document,
     ecds_filter_entry,
     filter_reference,
-    managed_bootstrap,
+    filter_stanza,
+    listener_file,
+    managed_config,
+    module_files,
+    referenced_ecds_paths,
     parse_address,
     wasm_filter,
     wasm_typed_config,
@@ -182,6 +186,11 @@ def test_vm_id_must_be_a_non_empty_string() -> None:
         wasm_filter('f', MODULE, root_id='r', vm_id='')
 
 
+def _static_bootstrap(node_id: t.Any, cluster: t.Any, admin: t.Any, listener: t.Any, filters: list, upstream: str | None = None) -> dict:
+    """The managed configuration as the one static bootstrap that envoy --mode validate checks."""
+    return managed_config(node_id, cluster, admin, listener, filters, '/e/lds.yaml', '/e/cds.yaml', upstream).validation_bootstrap()
+
+
 def test_filter_entry_is_exact() -> None:
     assert ecds_filter_entry(filter_reference('add_header', ECDS)) == _entry('add_header', ECDS)
     assert ecds_filter_entry(filter_reference('meter', ECDS, 'network')) == _entry('meter', ECDS, NETWORK_WASM)
@@ -193,7 +202,7 @@ def test_ecds_path_must_be_absolute() -> None:
 
 
 def test_bootstrap_with_upstream_ip_is_exact() -> None:
-    bootstrap = managed_bootstrap(
+    bootstrap = _static_bootstrap(
         'edge-1', 'edge', '127.0.0.1:9901', '0.0.0.0:8080',
         [filter_reference('a', '/e/a.yaml'), filter_reference('b', '/e/b.yaml')], upstream='10.0.0.5:8000',
     )
@@ -246,12 +255,70 @@ def test_bootstrap_with_upstream_ip_is_exact() -> None:
     }
 
 
+def test_managed_config_takes_listeners_and_clusters_from_files() -> None:
+    managed = managed_config('edge-1', 'edge', '127.0.0.1:9901', '0.0.0.0:8080', [filter_reference('a', '/e/a.yaml')],
+                             '/etc/envoy/lds.yaml', '/etc/envoy/cds.yaml', upstream='10.0.0.5:8000')
+    source = {'resource_api_version': 'V3'}
+    assert managed.bootstrap == {
+        'node': {'id': 'edge-1', 'cluster': 'edge'},
+        'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': 9901}}},
+        'dynamic_resources': {
+            'lds_config': dict(source, path_config_source={'path': '/etc/envoy/lds.yaml'}),
+            'cds_config': dict(source, path_config_source={'path': '/etc/envoy/cds.yaml'}),
+        },
+    }
+    static = managed.validation_bootstrap()
+    assert managed.listeners == {'resources': [dict(static['static_resources']['listeners'][0],
+                                                    **{'@type': 'type.googleapis.com/envoy.config.listener.v3.Listener'})]}
+    assert managed.clusters == {'resources': [dict(static['static_resources']['clusters'][0],
+                                                   **{'@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster'})]}
+    assert 'dynamic_resources' not in static and static['node'] == managed.bootstrap['node']
+    assert listener_file(managed.bootstrap) == '/etc/envoy/lds.yaml'
+    assert referenced_ecds_paths(managed.listeners) == {'/e/a.yaml'}
+    assert managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [], '/e/l', '/e/c').clusters == {'resources': []}
+
+
+def test_managed_config_file_paths_must_be_absolute() -> None:
+    with pytest.raises(EnvoyConfigError, match='listeners_path must be an absolute path'):
+        managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [], 'lds.yaml', '/e/c')
+
+
+@pytest.mark.parametrize('filter_type, where', [('http', 'before envoy.filters.http.router'),
+                                                ('network', 'before envoy.filters.network.http_connection_manager')])
+def test_filter_stanza_is_the_entry_as_yaml_and_says_where_it_goes(filter_type: str, where: str) -> None:
+    reference = filter_reference('add_header', '/etc/envoy/ecds/add header: "1".yaml', filter_type)
+    stanza = filter_stanza(reference)
+    assert stanza.startswith('# Add to ') and where in stanza.splitlines()[0]
+    assert yaml.safe_load(stanza) == [ecds_filter_entry(reference)]
+
+
+@pytest.mark.parametrize('name', ['true', 'no', 'null', '1', '0x1f', 'y', 'on'])
+def test_filter_stanza_quotes_names_yaml_would_read_as_other_types(name: str) -> None:
+    assert yaml.safe_load(filter_stanza(filter_reference(name, ECDS)))[0]['name'] == name
+
+
+def test_referenced_ecds_paths_finds_every_config_discovery_in_either_spelling() -> None:
+    document = {'static_resources': {'listeners': [
+        {'filter_chains': [{'filters': [_entry('n', '/e/./n.yaml', NETWORK_WASM), {'typed_config': {'http_filters': [
+            _entry('h', '/e/h.yaml'), {'name': 'old', 'config_discovery': {'config_source': {'path': '/e/old.yaml'}}},
+            {'name': 'api', 'config_discovery': {'config_source': {'ads': {}}}}, ROUTER]}}]}]}]}}
+    assert referenced_ecds_paths(document) == {'/e/n.yaml', '/e/h.yaml', '/e/old.yaml'}
+    assert referenced_ecds_paths(None) == set() and referenced_ecds_paths('text') == set()
+
+
+def test_module_files_and_listener_file() -> None:
+    assert module_files(ecds_document(wasm_filter('f', MODULE, root_id='r'))) == {MODULE}
+    assert module_files({'resources': [{'local': {'filename': ''}}, {'local': 'x'}]}) == set()
+    assert listener_file({'dynamic_resources': {'lds_config': {'path': '/e/l.yaml'}}}) == '/e/l.yaml'
+    assert listener_file({'static_resources': {}}) is None and listener_file([]) is None
+
+
 def _listener_filters(bootstrap: dict[str, t.Any]) -> list[dict[str, t.Any]]:
     return bootstrap['static_resources']['listeners'][0]['filter_chains'][0]['filters']
 
 
 def test_bootstrap_without_upstream_answers_itself() -> None:
-    bootstrap = managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', [])
+    bootstrap = _static_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', [])
     manager = _listener_filters(bootstrap)[0]['typed_config']
     assert manager['route_config']['virtual_hosts'][0]['routes'] == [
         {'match': {'prefix': '/'}, 'direct_response': {'status': 200, 'body': {'inline_string': 'ok\n'}}}
@@ -261,7 +328,7 @@ def test_bootstrap_without_upstream_answers_itself() -> None:
 
 
 def test_bootstrap_resolves_upstream_names_and_takes_ipv6() -> None:
-    bootstrap = managed_bootstrap('n', 'c', '[::1]:9901', '[::]:10000', [], upstream='app.internal:8000')
+    bootstrap = _static_bootstrap('n', 'c', '[::1]:9901', '[::]:10000', [], upstream='app.internal:8000')
     cluster = bootstrap['static_resources']['clusters'][0]
     assert cluster['type'] == 'LOGICAL_DNS'
     assert cluster['load_assignment']['endpoints'][0]['lb_endpoints'][0]['endpoint']['address'] == {
@@ -269,7 +336,7 @@ def test_bootstrap_resolves_upstream_names_and_takes_ipv6() -> None:
     }
     assert bootstrap['admin']['address'] == {'socket_address': {'address': '::1', 'port_value': 9901}}
     assert bootstrap['static_resources']['listeners'][0]['address'] == {'socket_address': {'address': '::', 'port_value': 10000}}
-    ipv6_upstream = managed_bootstrap('n', 'c', '[::1]:9901', '[::]:10000', [], upstream='[fd00::5]:80')
+    ipv6_upstream = _static_bootstrap('n', 'c', '[::1]:9901', '[::]:10000', [], upstream='[fd00::5]:80')
     assert ipv6_upstream['static_resources']['clusters'][0]['type'] == 'STATIC'
 
 
@@ -280,7 +347,7 @@ def test_network_filters_run_before_the_connection_manager_in_order() -> None:
         filter_reference('h2', '/e/h2.yaml'),
         filter_reference('n2', '/e/n2.yaml', 'network'),
     ]
-    filters = _listener_filters(managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references))
+    filters = _listener_filters(_static_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references))
     assert [item['name'] for item in filters] == ['n1', 'n2', 'envoy.filters.network.http_connection_manager']
     assert filters[0] == _entry('n1', '/e/n1.yaml', NETWORK_WASM)
     assert [item['name'] for item in filters[2]['typed_config']['http_filters']] == ['h1', 'h2', 'envoy.filters.http.router']
@@ -289,7 +356,7 @@ def test_network_filters_run_before_the_connection_manager_in_order() -> None:
 def test_bootstrap_refuses_repeated_filter_names() -> None:
     references = [filter_reference('a', '/e/a.yaml'), filter_reference('a', '/e/b.yaml')]
     with pytest.raises(EnvoyConfigError, match='^Filter names must be unique in a bootstrap; repeated: a$'):
-        managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references)
+        _static_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references)
 
 
 @pytest.mark.parametrize(
@@ -306,13 +373,13 @@ def test_bootstrap_refuses_repeated_filter_names() -> None:
 )
 def test_bootstrap_options_are_checked(arguments: tuple[t.Any, ...], message: str) -> None:
     with pytest.raises(EnvoyConfigError, match=message):
-        managed_bootstrap(*arguments, [])
+        _static_bootstrap(*arguments, [])
 
 
 @pytest.mark.parametrize('upstream', ['app', 'bad_host:80', '[app.internal]:80', 'a..b:80', 'http://app:80'])
 def test_bad_upstreams_are_refused(upstream: str) -> None:
     with pytest.raises(EnvoyConfigError, match='upstream'):
-        managed_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', [], upstream=upstream)
+        _static_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', [], upstream=upstream)
 
 
 def test_parse_address() -> None:

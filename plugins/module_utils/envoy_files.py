@@ -1,0 +1,107 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Read the Envoy files already on a host: bootstraps, listener files and ECDS files.
+
+The files this collection writes are JSON, which needs nothing beyond Python. Files
+people write are usually YAML, which needs PyYAML on the host; this is the one place
+that imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import traceback
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import listener_file, module_files, referenced_ecds_paths
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError, WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
+
+try:
+    import yaml
+except ImportError:
+    HAS_YAML = False
+    YAML_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+
+# Modules as the envoy_filter role stores them: named by their sha256.
+CONTENT_ADDRESSED_MODULE = re.compile(r'[0-9a-f]{64}\.wasm')
+PREVIOUS_SUFFIX = '.previous'
+
+
+def load_document(path: str) -> t.Any:
+    """Parse an Envoy file as JSON or, failing that, as YAML."""
+    try:
+        with open(path, encoding='utf-8') as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise WasmOciError(f'{path} does not exist') from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WasmOciError(f'Cannot read {path}: {exc}') from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if not HAS_YAML:
+        raise WasmOciError(f'{path} is not JSON, and reading YAML needs PyYAML on this host: install python3-yaml (or PyYAML for the Python Ansible uses)')
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise WasmOciError(f'{path} is neither JSON nor YAML: {exc}') from None
+
+
+def bootstrap_ecds_paths(bootstrap_path: str) -> set[str]:
+    """The ECDS files an Envoy started with this bootstrap reads, its listener file included."""
+    bootstrap = load_document(bootstrap_path)
+    paths = referenced_ecds_paths(bootstrap)
+    listeners = listener_file(bootstrap)
+    if listeners:
+        paths |= referenced_ecds_paths(load_document(listeners))
+    return paths
+
+
+def modules_in_use(ecds_dir: str) -> set[str]:
+    """Every module an ECDS file in ``ecds_dir`` names, or its kept previous version does."""
+    try:
+        names = sorted(os.listdir(ecds_dir))
+    except FileNotFoundError:
+        return set()
+    used: set[str] = set()
+    for name in names:
+        path = os.path.join(ecds_dir, name)
+        if name.startswith('.') or not os.path.isfile(path) or not name.endswith(('.yaml', '.json', '.yaml' + PREVIOUS_SUFFIX)):
+            continue
+        used |= module_files(load_document(path))
+    return used
+
+
+def stored_modules(wasm_dir: str) -> list[str]:
+    """The content-addressed modules in ``wasm_dir``, sorted; other files are never listed."""
+    try:
+        names = sorted(os.listdir(wasm_dir))
+    except FileNotFoundError:
+        return []
+    return [os.path.join(os.path.normpath(wasm_dir), name) for name in names if CONTENT_ADDRESSED_MODULE.fullmatch(name)]
+
+
+def rejection_reason(filter_name: str, module_path: str) -> str:
+    """Why Envoy most likely refused a filter's module: what the module itself shows, or where Envoy logs it.
+
+    Envoy's admin interface does not give the reason for a rejected file; the usual ones can be read off the module.
+    """
+    try:
+        with open(module_path, 'rb') as stream:
+            info = inspect_wasm(stream.read(), module_path)
+    except OSError as exc:
+        return f'Reason: the module {module_path} cannot be read ({exc.strerror})'
+    except WasmModuleError as exc:
+        return f'Reason: {exc}'
+    if not info.abi_versions:
+        return (f'Reason: the module exports no proxy_abi_version_* function, so it is no proxy-wasm filter '
+                '(Envoy logs "Missing or unknown Proxy-Wasm ABI version")')
+    return f'Envoy logs the reason before "Unable to create Wasm plugin {filter_name}"'

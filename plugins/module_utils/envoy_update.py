@@ -1,0 +1,149 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Replace the files a running Envoy watches, confirm it applied them, and undo it if not.
+
+Envoy reports every file update it takes in an ``update_success`` or ``update_rejected``
+counter (ECDS, LDS and CDS alike). Changes are applied in order, each confirmed before
+the next; when Envoy rejects one, does not take it in time, or the optional health
+probe fails afterwards, every file already replaced is put back, newest first, and
+Envoy is given time to take the old version again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+import typing as t
+import urllib.error
+
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import REJECTED, SUCCESS, EnvoyAdmin
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+_PROBE_INTERVAL = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class FileChange:
+    """``path`` goes from ``old`` to ``new`` (None: no file); Envoy counts the update under ``stat_prefix``."""
+
+    path: str
+    old: bytes | None
+    new: bytes | None
+    stat_prefix: str
+    what: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthCheck:
+    """A request that must answer ``status`` with ``headers`` (names case-insensitive) once the change is live."""
+
+    url: str
+    status: int = 200
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    timeout: float = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateReport:
+    verified: bool
+    message: str
+
+
+class UpdateFailed(WasmOciError):
+    """Envoy did not take a change, or the service was unhealthy with it; the old files are back."""
+
+    def __init__(self, message: str, rejected: bool) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
+def replace_file(path: str, data: bytes | None) -> None:
+    """Write ``data`` to ``path`` atomically, or remove ``path`` when ``data`` is None."""
+    if data is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    else:
+        write_atomically(path, data)
+
+
+def probe(check: HealthCheck, timeout: float = 5.0) -> str | None:
+    """None when ``check`` passes once; otherwise what was wrong with the answer."""
+    try:
+        with open_url(check.url, timeout=timeout, use_proxy=False, follow_redirects='none') as response:
+            status, headers = response.status, response.headers
+    except urllib.error.HTTPError as exc:
+        status, headers = exc.code, exc.headers
+    except (urllib.error.URLError, OSError) as exc:
+        return f'{check.url} did not answer: {getattr(exc, "reason", exc)}'
+    if status != check.status:
+        return f'{check.url} answered {status}, not {check.status}'
+    for name, expected in check.headers.items():
+        actual = headers.get(name)
+        if actual != expected:
+            return f'{check.url} answered header {name}: {actual!r}, not {expected!r}'
+    return None
+
+
+class EnvoyUpdater:
+    def __init__(self, admin: EnvoyAdmin, timeout: float, clock: t.Callable[[], float] = time.monotonic,
+                 sleep: t.Callable[[float], None] = time.sleep) -> None:
+        self.admin = admin
+        self.timeout = timeout
+        self._clock = clock
+        self._sleep = sleep
+
+    def _wait_healthy(self, check: HealthCheck) -> str | None:
+        deadline = self._clock() + check.timeout
+        while True:
+            problem = probe(check)
+            if problem is None or self._clock() >= deadline:
+                return problem
+            self._sleep(_PROBE_INTERVAL)
+
+    def _roll_back(self, applied: list[FileChange]) -> None:
+        for change in reversed(applied):
+            before = self.admin.counters(change.stat_prefix)
+            replace_file(change.path, change.old)
+            if before:
+                self.admin.wait_for_update(change.stat_prefix, before, self.timeout)
+
+    def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> UpdateReport:
+        """Replace each file and wait for Envoy to take it; raise UpdateFailed after undoing all of them."""
+        if not changes:
+            return UpdateReport(True, 'nothing to change')
+        if self.admin.counters(changes[0].stat_prefix) is None:
+            for change in changes:
+                replace_file(change.path, change.new)
+            return UpdateReport(False, f'Envoy admin at {self.admin.address} did not answer: Envoy is not running, so there is '
+                                'no traffic to protect; the live check happens on the next run')
+        applied: list[FileChange] = []
+        unused: list[str] = []
+        for change in changes:
+            before = self.admin.counters(change.stat_prefix)
+            replace_file(change.path, change.new)
+            applied.append(change)
+            if not before:
+                # No counters: this Envoy does not use the file (yet), so there is nothing to wait for.
+                unused.append(change.what)
+                continue
+            outcome = self.admin.wait_for_update(change.stat_prefix, before, self.timeout)
+            if outcome != SUCCESS:
+                self._roll_back(applied)
+                what = 'rejected' if outcome == REJECTED else f'did not apply within {self.timeout:g}s'
+                raise UpdateFailed(f'Envoy {what} the new {change.what}; the previous files were restored and Envoy keeps '
+                                   'serving the old config', rejected=outcome == REJECTED)
+        problem = self._wait_healthy(health_check) if health_check else None
+        if problem:
+            self._roll_back(applied)
+            raise UpdateFailed(f'Envoy applied the new {", ".join(change.what for change in changes)}, but the health check '
+                               f'failed: {problem}; the previous files were restored and Envoy serves the old config again', rejected=False)
+        if unused:
+            return UpdateReport(False, f'Envoy does not use the {", ".join(unused)} yet (no counters); it takes the file '
+                                'when its bootstrap references it')
+        return UpdateReport(True, f'Envoy applied the new {", ".join(change.what for change in changes)}')

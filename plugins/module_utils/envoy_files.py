@@ -102,6 +102,6 @@ def rejection_reason(filter_name: str, module_path: str) -> str:
     except WasmModuleError as exc:
         return f'Reason: {exc}'
     if not info.abi_versions:
-        return (f'Reason: the module exports no proxy_abi_version_* function, so it is no proxy-wasm filter '
+        return ('Reason: the module exports no proxy_abi_version_* function, so it is no proxy-wasm filter '
                 '(Envoy logs "Missing or unknown Proxy-Wasm ABI version")')
     return f'Envoy logs the reason before "Unable to create Wasm plugin {filter_name}"'

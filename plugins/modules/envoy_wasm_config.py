@@ -299,8 +299,8 @@ verify_message:
   sample: Envoy applied the new config of filter add_header
 restart_needed:
   description:
-    - With O(kind=bootstrap), true when the bootstrap itself changed while Envoy answers on O(verify_admin_address):
-      Envoy reads its bootstrap only when it starts.
+    - With O(kind=bootstrap), true when the bootstrap itself changed while Envoy answers on O(verify_admin_address),
+      since Envoy reads its bootstrap only when it starts.
   returned: with O(kind=bootstrap)
   type: bool
   sample: false

@@ -86,7 +86,7 @@ def stored_modules(wasm_dir: str) -> list[str]:
         names = sorted(os.listdir(wasm_dir))
     except FileNotFoundError:
         return []
-    return [os.path.join(os.path.normpath(wasm_dir), name) for name in names if CONTENT_ADDRESSED_MODULE.fullmatch(name)]
+    return [os.path.join(os.path.abspath(wasm_dir), name) for name in names if CONTENT_ADDRESSED_MODULE.fullmatch(name)]
 
 
 def rejection_reason(filter_name: str, module_path: str) -> str:

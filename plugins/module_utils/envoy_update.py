@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import os
 import time
 import typing as t
@@ -79,7 +80,7 @@ def probe(check: HealthCheck, timeout: float = 5.0) -> str | None:
             status, headers = response.status, response.headers
     except urllib.error.HTTPError as exc:
         status, headers = exc.code, exc.headers
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         return f'{check.url} did not answer: {getattr(exc, "reason", exc)}'
     if status != check.status:
         return f'{check.url} answered {status}, not {check.status}'
@@ -113,36 +114,48 @@ class EnvoyUpdater:
             if before:
                 self.admin.wait_for_update(change.stat_prefix, before, self.timeout)
 
-    def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> UpdateReport:
-        """Replace each file and wait for Envoy to take it; raise UpdateFailed after undoing all of them."""
-        if not changes:
-            return UpdateReport(True, 'nothing to change')
-        if self.admin.counters(changes[0].stat_prefix) is None:
-            for change in changes:
-                replace_file(change.path, change.new)
-            return UpdateReport(False, f'Envoy admin at {self.admin.address} did not answer: Envoy is not running, so there is '
-                                'no traffic to protect; the live check happens on the next run')
-        applied: list[FileChange] = []
+    def _replace_confirmed(self, changes: t.Sequence[FileChange], applied: list[FileChange], running: bool) -> list[str]:
+        """Replace each file, waiting for Envoy to take it when it runs; the ``what`` of files Envoy does not use."""
         unused: list[str] = []
         for change in changes:
-            before = self.admin.counters(change.stat_prefix)
+            before = self.admin.counters(change.stat_prefix) if running else None
             replace_file(change.path, change.new)
             applied.append(change)
+            if not running:
+                continue
             if not before:
                 # No counters: this Envoy does not use the file (yet), so there is nothing to wait for.
                 unused.append(change.what)
                 continue
             outcome = self.admin.wait_for_update(change.stat_prefix, before, self.timeout)
             if outcome != SUCCESS:
-                self._roll_back(applied)
                 what = 'rejected' if outcome == REJECTED else f'did not apply within {self.timeout:g}s'
                 raise UpdateFailed(f'Envoy {what} the new {change.what}; the previous files were restored and Envoy keeps '
                                    'serving the old config', rejected=outcome == REJECTED)
-        problem = self._wait_healthy(health_check) if health_check else None
-        if problem:
+        return unused
+
+    def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> UpdateReport:
+        """Replace each file and wait for Envoy to take it; on any failure undo all of them, then raise."""
+        if not changes:
+            return UpdateReport(True, 'nothing to change')
+        running = self.admin.counters(changes[0].stat_prefix) is not None
+        applied: list[FileChange] = []
+        try:
+            unused = self._replace_confirmed(changes, applied, running)
+            problem = self._wait_healthy(health_check) if running and health_check else None
+            if problem:
+                raise UpdateFailed(f'Envoy applied the new {", ".join(change.what for change in changes)}, but the health check '
+                                   f'failed: {problem}; the previous files were restored and Envoy serves the old config again',
+                                   rejected=False)
+        except UpdateFailed:
             self._roll_back(applied)
-            raise UpdateFailed(f'Envoy applied the new {", ".join(change.what for change in changes)}, but the health check '
-                               f'failed: {problem}; the previous files were restored and Envoy serves the old config again', rejected=False)
+            raise
+        except OSError as exc:
+            self._roll_back(applied)
+            raise WasmOciError(f'Cannot replace {exc.filename or "a file"}: {exc.strerror}; the files already replaced were put back') from None
+        if not running:
+            return UpdateReport(False, f'Envoy admin at {self.admin.address} did not answer: Envoy is not running, so there is '
+                                'no traffic to protect; the live check happens on the next run')
         if unused:
             return UpdateReport(False, f'Envoy does not use the {", ".join(unused)} yet (no counters); it takes the file '
                                 'when its bootstrap references it')

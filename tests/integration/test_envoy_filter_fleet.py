@@ -56,6 +56,22 @@ class LoadLoop(threading.Thread):
         self.join(timeout=30)
 
 
+def _recap(output: str) -> list[str]:
+    return [line for line in output.splitlines() if 'changed=' in line and 'ok=' in line]
+
+
+def _host_files(fleet: Fleet) -> dict[str, bytes]:
+    """Every file the role manages on every host, by path."""
+    return {str(path): path.read_bytes() for host in fleet.hosts for directory in ('etc/envoy', 'var/lib/envoy/wasm')
+            for path in sorted((host.root / directory).rglob('*')) if path.is_file()}
+
+
+def _header(host: FleetHost) -> str | None:
+    response = requests.get(f'http://{host.address}:{LISTENER_PORT}/', timeout=5)
+    assert response.status_code == 200, response.text
+    return response.headers.get(HEADER)
+
+
 def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
                        registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     repository = f'{registry_plain.host}/filters/fleet'
@@ -66,7 +82,7 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
         '- hosts: envoys\n  serial: 1\n  max_fail_percentage: 0\n  gather_facts: false\n'
         '  roles: [wasm.oci.envoy_filter]\n', encoding='utf-8')
 
-    def rollout(image: str) -> subprocess.CompletedProcess:
+    def rollout(image: str, *options: str) -> subprocess.CompletedProcess:
         variables = {
             'envoy_filter_filters': [{'name': 'add_header', 'image': image}],
             'envoy_filter_registry': {'plain_http': True},
@@ -81,7 +97,7 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
         }
         variables_file = tmp_path / 'fleet-vars.json'
         variables_file.write_text(json.dumps(variables), encoding='utf-8')
-        return subprocess.run(['ansible-playbook', '-i', str(fleet.inventory_path), str(playbook), '-e', f'@{variables_file}'],
+        return subprocess.run(['ansible-playbook', '-i', str(fleet.inventory_path), str(playbook), '-e', f'@{variables_file}', *options],
                               env=environment, capture_output=True, text=True, check=False, timeout=600)
 
     first = rollout(images['v1'])
@@ -93,6 +109,15 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
                                                   '--base-id', str(3000 + index), '-l', 'warn'], name=f'envoy-{host.name}')
         fleet.wait_for_port(host, LISTENER_PORT, process=envoys[host.name], timeout=20)
     pids = {name: process.pid for name, process in envoys.items()}
+
+    # Check and diff mode: every host reports the change it would make, and nothing is written.
+    state_before = _host_files(fleet)
+    preview = rollout(images['v2'], '--check', '--diff')
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+    assert all(int(line.split('changed=')[1].split()[0]) > 0 for line in _recap(preview.stdout)), _recap(preview.stdout)
+    assert preview.stdout.count('+++ after: ') >= len(fleet.hosts) and '"filename": "' in preview.stdout
+    assert _host_files(fleet) == state_before
+    assert {_header(host) for host in fleet.hosts} == {'add_header'}
 
     load = LoadLoop(fleet.hosts)
     load.start()
@@ -107,18 +132,17 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
 
     again = rollout(images['v2'])
     assert again.returncode == 0, again.stdout
-    recap = [line for line in again.stdout.splitlines() if 'changed=' in line and 'ok=' in line]
+    recap = _recap(again.stdout)
     assert len(recap) == len(fleet.hosts) and all('changed=0' in line for line in recap), recap
 
     ecds_before = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
     rejected = rollout(images['empty'])
     assert rejected.returncode != 0
     assert 'Envoy rejected the new config of filter add_header' in rejected.stdout
+    assert 'exports no proxy_abi_version_* function' in rejected.stdout
     after = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
     assert after == ecds_before
-    for host in fleet.hosts:
-        response = requests.get(f'http://{host.address}:{LISTENER_PORT}/', timeout=5)
-        assert response.status_code == 200 and response.headers.get(HEADER) == 'add_header_v2'
+    assert {_header(host) for host in fleet.hosts} == {'add_header_v2'}
     untouched = [line for line in rejected.stdout.splitlines() if line.startswith('TASK [wasm.oci.envoy_filter : Swap')]
     assert len(untouched) == 1, 'the play must stop after the first host rejects the update'
     assert {name: process.pid for name, process in envoys.items() if process.alive()} == pids

@@ -172,6 +172,11 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
         assert 'but the health check failed' in message and "not 'add_header'" in message, message
         assert _headers(envoy) == ['add_header']
         assert envoy.process.pid == pid and envoy.process.poll() is None
+
+        # Only a change of the bootstrap itself needs a restart, and without envoy_filter_service the role says so.
+        renamed = rollout.run({'name': 'second', 'image': v1}, envoy_filter_cluster='edge')
+        assert renamed.returncode == 0, renamed.stdout
+        assert 'The bootstrap changed: restart Envoy to apply it' in renamed.stdout
     finally:
         envoy.stop()
 

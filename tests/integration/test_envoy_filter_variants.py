@@ -1,0 +1,225 @@
+"""The envoy_filter role's variants on the local machine, against a real registry and a real Envoy.
+
+A host that pulls for itself; two HTTP filters and a network filter in one managed bootstrap,
+served by one Envoy; a hot update of one filter among them; check mode and diff mode on that
+deployment; idempotent reruns; and check mode on a fresh host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import re
+import subprocess
+import typing as t
+
+import pytest
+from module_runner import publish
+from registries import Registry
+from test_envoy_config import HEADER, Envoy, _free_port, envoy_binary  # noqa: F401  pylint: disable=unused-import
+from test_envoy_filter_role import _headers, _recap_changed, _run_role
+
+SWAP_TASK = "Swap each filter's ECDS file and confirm Envoy applied it"
+HTTP_WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'
+NETWORK_WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm'
+HCM_NAME = 'envoy.filters.network.http_connection_manager'
+# The header values the v1 and v2 sample filters add (examples/filters/add_header, and the Makefile's sed for v2).
+V1_MARK, V2_MARK = 'add_header', 'add_header_v2'
+# A loop item's line in the default callback's output: `changed: [localhost] => (item=first sha256:...)`.
+ITEM_STATUS = re.compile(r'^(ok|changed|failed|skipping): \[localhost\](?: =>)? \(item=(\S+)')
+
+FILTER_DIR_MISSING_IN_CHECK_MODE = (
+    'pull_on=host in check mode on a fresh host: "Create the module directory" creates nothing, so wasm_image_pull fails with '
+    '"The directory of dest <wasm_dir>/.<name>.pulled.wasm does not exist" (and the remote_src copy after it would find no source)'
+)
+BOOTSTRAP_VALIDATION_IN_CHECK_MODE = (
+    'check mode on a fresh host with the Envoy binary present: the bootstrap is validated with envoy --mode validate, '
+    'which refuses it because the ECDS files it references were not written in check mode'
+)
+
+
+class Images(t.NamedTuple):
+    v1: str
+    v2: str
+    v1_sha256: str
+    v2_sha256: str
+
+
+@pytest.fixture(scope='module')
+def images(sample_filter: pathlib.Path, sample_filter_v2: pathlib.Path, registry_plain: Registry,
+           ansible_environment: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Images:
+    """v1 and v2 of the sample filter, pushed once for the module, and the sha256 of each module."""
+    layout = str(tmp_path_factory.mktemp('variants-layout'))
+    repository = f'{registry_plain.host}/filters/envoy-filter-variants'
+    return Images(
+        v1=publish(str(sample_filter), 'v1', repository, ansible_environment, layout),
+        v2=publish(str(sample_filter_v2), 'v2', repository, ansible_environment, layout),
+        v1_sha256=hashlib.sha256(sample_filter.read_bytes()).hexdigest(),
+        v2_sha256=hashlib.sha256(sample_filter_v2.read_bytes()).hexdigest(),
+    )
+
+
+def _role_vars(workdir: pathlib.Path, envoy: str, pull_on: str, admin_port: int, listener_port: int) -> dict[str, t.Any]:
+    return {
+        'envoy_filter_registry': {'plain_http': True},
+        'envoy_filter_pull_on': pull_on,
+        'envoy_filter_controller_cache': str(workdir / 'cache'),
+        'envoy_filter_config_dir': str(workdir / 'etc-envoy'),
+        'envoy_filter_wasm_dir': str(workdir / 'wasm'),
+        'envoy_filter_admin_address': f'127.0.0.1:{admin_port}',
+        'envoy_filter_listener_address': f'127.0.0.1:{listener_port}',
+        'envoy_filter_manage_bootstrap': True,
+        'envoy_filter_binary': envoy,
+        'envoy_filter_verify_timeout': 10,
+    }
+
+
+def _run_role_with_options(play_vars: dict[str, t.Any], environment: dict[str, str], workdir: pathlib.Path,
+                           *options: str) -> subprocess.CompletedProcess:
+    """The role run with ansible-playbook options such as --check and --diff.
+
+    _run_role passes no options, and Ansible has no setting for check mode, so this writes the same play itself.
+    """
+    playbook = workdir / 'rollout-with-options.yml'
+    play = {'hosts': 'localhost', 'connection': 'local', 'gather_facts': False, 'roles': ['wasm.oci.envoy_filter']}
+    playbook.write_text(json.dumps([play]), encoding='utf-8')
+    variables = workdir / 'rollout-with-options-vars.json'
+    variables.write_text(json.dumps(play_vars), encoding='utf-8')
+    return subprocess.run(['ansible-playbook', '-i', 'localhost,', str(playbook), '-e', f'@{variables}', *options], env=environment,
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+def _succeeded(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
+
+
+def _task_output(output: str, task: str) -> str:
+    """What the default callback printed for one task of the role, up to the next task or the recap."""
+    start = output.index(f'TASK [wasm.oci.envoy_filter : {task}]')
+    ends = [end for end in (output.find('\nTASK [', start + 1), output.find('\nPLAY RECAP', start + 1)) if end != -1]
+    return output[start:min(ends)]
+
+
+def _item_statuses(output: str, task: str) -> dict[str, str]:
+    """Each loop item's status in one task, by filter name (the first word of the role's loop labels)."""
+    return {match.group(2): match.group(1) for match in map(ITEM_STATUS.match, _task_output(output, task).splitlines()) if match}
+
+
+def _snapshot(*roots: pathlib.Path) -> dict[str, tuple[str, int, int] | None]:
+    """Every path under ``roots``; a file with its sha256, mtime and inode, so that even a rewrite of the same bytes shows."""
+    state: dict[str, tuple[str, int, int] | None] = {}
+    for root in roots:
+        state[str(root)] = None
+        for path in sorted(root.rglob('*')):
+            stat = path.stat()
+            state[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), stat.st_mtime_ns, stat.st_ino) if path.is_file() else None
+    return state
+
+
+def _network_counter(envoy: Envoy, filter_name: str, counter: str) -> int:
+    return int(envoy.stats().get(f'extension_config_discovery.network_filter.{filter_name}.{counter}', '0'))
+
+
+def _ecds_typed_config(config_dir: pathlib.Path, filter_name: str) -> dict[str, t.Any]:
+    document = json.loads((config_dir / 'ecds' / f'{filter_name}.yaml').read_text(encoding='utf-8'))
+    return document['resources'][0]['typed_config']
+
+
+def _ecds_module(config_dir: pathlib.Path, filter_name: str) -> str:
+    return _ecds_typed_config(config_dir, filter_name)['config']['vm_config']['code']['local']['filename']
+
+
+def _assert_stored_by_digest(wasm_dir: pathlib.Path, expected_sha256: set[str]) -> None:
+    stored = {path.stem: hashlib.sha256(path.read_bytes()).hexdigest() for path in wasm_dir.glob('[!.]*.wasm')}
+    assert set(stored) == expected_sha256 and all(name == digest for name, digest in stored.items()), stored
+
+
+def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str, old_module: str, new_module: str) -> None:
+    """The swap task shows one diff, of ``filter_name``'s ECDS file, from the old module path to the new one."""
+    diff = _task_output(output, SWAP_TASK)
+    assert diff.count('--- before:') == 1 and f'--- before: {config_dir / "ecds" / filter_name}.yaml' in diff, diff
+    assert re.search(rf'^-\s+"filename": "{re.escape(old_module)}"$', diff, re.MULTILINE), diff
+    assert re.search(rf'^\+\s+"filename": "{re.escape(new_module)}"$', diff, re.MULTILINE), diff
+
+
+@pytest.mark.parametrize('pull_on, validate', [
+    pytest.param('controller', False, id='controller-pull'),
+    pytest.param('controller', True, id='controller-pull-validated', marks=pytest.mark.xfail(reason=BOOTSTRAP_VALIDATION_IN_CHECK_MODE, strict=True)),
+    pytest.param('host', False, id='host-pull', marks=pytest.mark.xfail(reason=FILTER_DIR_MISSING_IN_CHECK_MODE, strict=True)),
+])
+def test_check_mode_on_a_fresh_host_creates_nothing(pull_on: str, validate: bool, envoy_binary: pathlib.Path,  # noqa: F811
+                                                    images: Images, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
+    # Without the binary on the host the role skips `envoy --mode validate`.
+    envoy = str(envoy_binary) if validate else 'envoy-not-on-this-host'
+    play_vars = dict(_role_vars(tmp_path, envoy, pull_on, _free_port(), _free_port()), envoy_filter_filters=[{'name': 'first', 'image': images.v1}])
+    checked = _run_role_with_options(play_vars, ansible_environment, tmp_path, '--check')
+    assert not (tmp_path / 'etc-envoy').exists() and not (tmp_path / 'wasm').exists()
+    assert _recap_changed(_succeeded(checked).stdout) > 0
+    # The controller's cache is filled in check mode on purpose, so that hosts can be compared with it.
+    assert (tmp_path / 'cache' / 'first.wasm').is_file() == (pull_on == 'controller')
+
+
+def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathlib.Path, images: Images,  # noqa: F811
+                                                             ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
+    admin_port, listener_port = _free_port(), _free_port()
+    base_vars = _role_vars(tmp_path, str(envoy_binary), 'host', admin_port, listener_port)
+    config_dir, wasm_dir = tmp_path / 'etc-envoy', tmp_path / 'wasm'
+    v1_module, v2_module = str(wasm_dir / f'{images.v1_sha256}.wasm'), str(wasm_dir / f'{images.v2_sha256}.wasm')
+
+    def role_vars(first: str, tcp: str) -> dict[str, t.Any]:
+        return dict(base_vars, envoy_filter_filters=[
+            {'name': 'first', 'image': first},
+            {'name': 'second', 'image': images.v2},
+            # The sample filter has only HTTP callbacks: as a network filter it loads and lets the bytes pass.
+            {'name': 'tcp', 'image': tcp, 'type': 'network'},
+        ])
+
+    def rollout_twice(first: str, tcp: str) -> subprocess.CompletedProcess:
+        """A real rollout, and the identical second run, which must change nothing."""
+        rolled_out = _succeeded(_run_role(role_vars(first, tcp), ansible_environment, tmp_path))
+        again = _succeeded(_run_role(role_vars(first, tcp), ansible_environment, tmp_path))
+        assert _recap_changed(again.stdout) == 0, again.stdout
+        return rolled_out
+
+    rollout_twice(images.v1, images.v1)
+    assert not (tmp_path / 'cache').exists()
+    _assert_stored_by_digest(wasm_dir, {images.v1_sha256, images.v2_sha256})
+    assert {name: _ecds_module(config_dir, name) for name in ('first', 'second', 'tcp')} == {'first': v1_module, 'second': v2_module, 'tcp': v1_module}
+    assert [_ecds_typed_config(config_dir, name)['config']['vm_config']['vm_id'] for name in ('first', 'second')] == ['first', 'second']
+    assert [_ecds_typed_config(config_dir, name)['@type'] for name in ('first', 'second', 'tcp')] == [HTTP_WASM_TYPE, HTTP_WASM_TYPE, NETWORK_WASM_TYPE]
+    listener = json.loads((config_dir / 'lds.yaml').read_text(encoding='utf-8'))['resources'][0]
+    assert [entry['name'] for entry in listener['filter_chains'][0]['filters']] == ['tcp', HCM_NAME]
+
+    envoy = Envoy(envoy_binary, config_dir / 'envoy.yaml', tmp_path / 'envoy.log', admin_port, listener_port)
+    try:
+        envoy.wait_ready()
+        pid = envoy.process.pid
+        assert _headers(envoy) == [V1_MARK, V2_MARK]
+        assert _network_counter(envoy, 'tcp', 'update_success') == 1, envoy.log_tail()
+
+        deployed = _snapshot(config_dir, wasm_dir)
+        checked = _succeeded(_run_role_with_options(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--check', '--diff'))
+        assert _recap_changed(checked.stdout) > 0
+        assert _item_statuses(checked.stdout, SWAP_TASK) == {'first': 'changed', 'second': 'ok', 'tcp': 'ok'}
+        _assert_module_diff(checked.stdout, config_dir, 'first', v1_module, v2_module)
+        assert _snapshot(config_dir, wasm_dir) == deployed
+        assert _headers(envoy) == [V1_MARK, V2_MARK]
+
+        updated = _succeeded(_run_role_with_options(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--diff'))
+        assert _item_statuses(updated.stdout, SWAP_TASK) == {'first': 'changed', 'second': 'ok', 'tcp': 'ok'}
+        assert 'Envoy applied the new config of filter first' in updated.stdout
+        _assert_module_diff(updated.stdout, config_dir, 'first', v1_module, v2_module)
+        assert _headers(envoy) == [V2_MARK, V2_MARK]
+        again = _succeeded(_run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path))
+        assert _recap_changed(again.stdout) == 0, again.stdout
+
+        network_update = rollout_twice(images.v2, images.v2)
+        assert _item_statuses(network_update.stdout, SWAP_TASK) == {'first': 'ok', 'second': 'ok', 'tcp': 'changed'}
+        assert 'Envoy applied the new config of filter tcp' in network_update.stdout
+        assert (_network_counter(envoy, 'tcp', 'update_success'), _network_counter(envoy, 'tcp', 'update_rejected')) == (2, 0)
+        assert _headers(envoy) == [V2_MARK, V2_MARK]
+        assert envoy.process.pid == pid and envoy.process.poll() is None
+    finally:
+        envoy.stop()

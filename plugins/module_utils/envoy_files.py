@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import traceback
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import listener_file, module_files, referenced_ecds_paths
@@ -24,10 +23,8 @@ try:
     import yaml
 except ImportError:
     HAS_YAML = False
-    YAML_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     HAS_YAML = True
-    YAML_IMPORT_ERROR = None
 
 # Modules as the envoy_filter role stores them: named by their sha256.
 CONTENT_ADDRESSED_MODULE = re.compile(r'[0-9a-f]{64}\.wasm')

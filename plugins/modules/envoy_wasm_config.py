@@ -340,7 +340,7 @@ document:
 import dataclasses
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import EnvoyAdmin
@@ -353,9 +353,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     wasm_filter,
 )
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
-    HAS_YAML,
     PREVIOUS_SUFFIX,
-    YAML_IMPORT_ERROR,
     bootstrap_ecds_paths,
     rejection_reason,
 )
@@ -437,8 +435,6 @@ class EnvoyConfigWriter:
         bootstrap = self.params['bootstrap_path']
         if not bootstrap:
             return
-        if not HAS_YAML:
-            self.module.warn(missing_required_lib('PyYAML', reason='to read a YAML bootstrap') + f': {YAML_IMPORT_ERROR.splitlines()[-1]}')
         used = os.path.normpath(self.dest) in bootstrap_ecds_paths(bootstrap)
         if self.params['state'] == 'absent' and used:
             raise WasmOciError(

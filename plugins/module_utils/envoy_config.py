@@ -474,6 +474,17 @@ def module_files(document: t.Any) -> set[str]:
     return {os.path.normpath(local['filename']) for local in locals_ if isinstance(local.get('filename'), str) and local['filename']}
 
 
+def admin_address_of(bootstrap: t.Any) -> str | None:
+    """The ``host:port`` of a bootstrap's admin interface, if it has one."""
+    address: t.Any = bootstrap
+    for key in ('admin', 'address', 'socket_address'):
+        address = address.get(key) if isinstance(address, dict) else None
+    if not isinstance(address, dict) or not isinstance(address.get('address'), str) or not isinstance(address.get('port_value'), int):
+        return None
+    host = address['address']
+    return f'[{host}]:{address["port_value"]}' if ':' in host else f'{host}:{address["port_value"]}'
+
+
 def listener_file(bootstrap: t.Any) -> str | None:
     """The file a bootstrap takes its listeners from (file-based LDS), if any."""
     dynamic = bootstrap.get('dynamic_resources') if isinstance(bootstrap, dict) else None

@@ -338,6 +338,7 @@ document:
 """
 
 import dataclasses
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -345,6 +346,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
+    admin_address_of,
     dump_document,
     ecds_document,
     filter_reference,
@@ -502,9 +504,8 @@ class EnvoyConfigWriter:
         return HealthCheck(url=spec['url'], status=spec['status'], headers={str(k): str(v) for k, v in spec['headers'].items()},
                            timeout=spec['timeout'])
 
-    def _apply(self, changes: list[FileChange], result: dict) -> None:
+    def _apply(self, changes: list[FileChange], admin_address: str | None, result: dict) -> None:
         watched = [change for change in changes if change.stat_prefix]
-        admin_address = self.params['verify_admin_address']
         if admin_address and watched:
             try:
                 report = EnvoyUpdater(EnvoyAdmin(admin_address), self.params['verify_timeout']).apply(watched, self._health_check())
@@ -529,11 +530,13 @@ class EnvoyConfigWriter:
         result: dict = {'changed': bool(changes), 'dest': self.dest, 'files': [change.path for change in changes]}
         if plan.document is not None:
             result['document'] = plan.document
+        verify_address = self.params['verify_admin_address']
         if kind == 'bootstrap':
-            envoy = EnvoyAdmin(self.params['verify_admin_address'] or self.params['admin_address'])
-            result['restart_needed'] = any(change.path == self.dest for change in changes) and envoy.answers()
+            running_admin = self._running_admin(plan.files[-1].old)
+            result['restart_needed'] = any(change.path == self.dest for change in changes) and running_admin is not None
+            verify_address = verify_address and (running_admin or verify_address)
         if changes and not self.module.check_mode:
-            self._apply(changes, result)
+            self._apply(changes, verify_address, result)
         for change in plan.files:
             if change.new is not None and os.path.exists(change.path):
                 file_args = self.module.load_file_common_arguments(self.params, path=change.path)
@@ -542,6 +545,16 @@ class EnvoyConfigWriter:
             result['diff'] = [{'before': (change.old or b'').decode('utf-8', errors='replace'), 'after': (change.new or b'').decode('utf-8'),
                                'before_header': change.path, 'after_header': change.path} for change in changes]
         return result
+
+    def _running_admin(self, current_bootstrap: bytes | None) -> str | None:
+        """Where the Envoy started with the bootstrap being replaced answers: at the admin address of that bootstrap,
+        which may be about to change, or at the one given."""
+        try:
+            addresses = [admin_address_of(json.loads(current_bootstrap or b'null'))]
+        except ValueError:
+            addresses = []
+        addresses.append(self.params['verify_admin_address'] or self.params['admin_address'])
+        return next((address for address in addresses if address and EnvoyAdmin(address).answers()), None)
 
     def _keep_previous(self, changes: list[FileChange]) -> None:
         """An ECDS file's last version stays beside it: a rollback by hand, and its module is kept when pruning."""

@@ -18,6 +18,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     ecds_filter_entry,
     filter_reference,
     filter_stanza,
+    admin_address_of,
     listener_file,
     managed_config,
     module_files,
@@ -397,3 +398,11 @@ def test_dump_is_stable_sorted_indented_json_that_yaml_reads_back() -> None:
     assert dump_document({'b': 1, 'a': {'d': 2, 'c': 3}}) == '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
     assert yaml.safe_load(text) == document
     assert json.loads(text) == document
+
+
+def test_admin_address_of_a_bootstrap() -> None:
+    assert admin_address_of(_static_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [])) == '127.0.0.1:9901'
+    assert admin_address_of(_static_bootstrap('n', 'c', '[::1]:9901', '127.0.0.1:1', [])) == '[::1]:9901'
+    assert admin_address_of({'admin': {'address': {'pipe': {'path': '/run/envoy.sock'}}}}) is None
+    assert admin_address_of({'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': '9901'}}}}) is None
+    assert admin_address_of(None) is None and admin_address_of({'admin': None}) is None

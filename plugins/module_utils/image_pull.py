@@ -70,6 +70,9 @@ def pull_module(
     if os.path.isdir(dest):
         raise WasmOciError(f'dest {dest} is a directory; give the path of the module file to write')
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        if check_mode:
+            # A play creates the directory in an earlier task, which check mode did not run.
+            return True, describe(source, resolved, max_size).as_dict()
         raise WasmOciError(f'The directory of dest {dest} does not exist; create it first (ansible.builtin.file state=directory)')
 
     current = None if force else _file_digest(dest)

@@ -31,6 +31,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    details:
+      - A missing directory of O(dest) is reported as a change, since a play creates it in an earlier task that check
+        mode did not run.
   diff_mode:
     support: none
 options:

@@ -13,13 +13,14 @@ import requests
 from test_envoy_config import HEADER, Envoy, _free_port, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
 
 
-def _run_role(play_vars: dict[str, t.Any], environment: dict[str, str], workdir: pathlib.Path) -> subprocess.CompletedProcess:
+def _run_role(play_vars: dict[str, t.Any], environment: dict[str, str], workdir: pathlib.Path, *options: str) -> subprocess.CompletedProcess:
+    """The role on this machine; ``options`` go to ansible-playbook, such as --check and --diff."""
     playbook = workdir / 'rollout.yml'
     playbook.write_text('- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [wasm.oci.envoy_filter]\n',
                         encoding='utf-8')
     variables = workdir / 'rollout-vars.json'
     variables.write_text(json.dumps(play_vars), encoding='utf-8')
-    return subprocess.run(['ansible-playbook', '-i', 'localhost,', str(playbook), '-e', f'@{variables}'], env=environment,
+    return subprocess.run(['ansible-playbook', '-i', 'localhost,', str(playbook), '-e', f'@{variables}', *options], env=environment,
                           capture_output=True, text=True, check=False, timeout=300)
 
 

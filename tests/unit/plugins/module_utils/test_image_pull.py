@@ -442,12 +442,19 @@ def test_dest_that_is_a_directory_fails(layout_dir: pathlib.Path, out_dir: pathl
     assert os.listdir(out_dir) == []
 
 
-@pytest.mark.parametrize('check_mode', [False, True])
-def test_dest_in_a_missing_directory_fails_cleanly(layout_dir: pathlib.Path, tmp_path: pathlib.Path, check_mode: bool) -> None:
+def test_dest_in_a_missing_directory_fails_cleanly(layout_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
     # Modules report WasmOciError as a task failure; anything else is a traceback.
     _store(layout_dir, 'oci')
     with pytest.raises(WasmOciError, match='does not exist'):
-        _pull(_source(layout_dir), tmp_path / 'missing' / 'filter.wasm', check_mode=check_mode)
+        _pull(_source(layout_dir), tmp_path / 'missing' / 'filter.wasm', check_mode=False)
+    assert not (tmp_path / 'missing').exists()
+
+
+def test_dest_in_a_missing_directory_is_a_change_in_check_mode(layout_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    # In a play an earlier task creates the directory; check mode did not run it.
+    _store(layout_dir, 'oci')
+    changed, image = _pull(_source(layout_dir), tmp_path / 'missing' / 'filter.wasm', check_mode=True)
+    assert changed and image['runtime']['root_ids'] == ['add_header']
     assert not (tmp_path / 'missing').exists()
 
 

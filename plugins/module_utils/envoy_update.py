@@ -31,13 +31,18 @@ _PROBE_INTERVAL = 0.25
 
 @dataclasses.dataclass(frozen=True)
 class FileChange:
-    """``path`` goes from ``old`` to ``new`` (None: no file); Envoy counts the update under ``stat_prefix``."""
+    """``path`` goes from ``old`` to ``new`` (None: no file); Envoy counts the update under ``stat_prefix``.
+
+    ``uses`` names the ECDS files the new version makes Envoy load, by stat prefix and description: a listener
+    that starts using a filter is only good once Envoy has also accepted that filter's config.
+    """
 
     path: str
     old: bytes | None
     new: bytes | None
     stat_prefix: str
     what: str
+    uses: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +124,8 @@ class EnvoyUpdater:
         unused: list[str] = []
         for change in changes:
             before = self.admin.counters(change.stat_prefix) if running else None
+            # Filters Envoy does not load yet have no counters; they must load once the change is taken.
+            newly_used = [(prefix, what) for prefix, what in change.uses if running and not self.admin.counters(prefix)]
             replace_file(change.path, change.new)
             applied.append(change)
             if not running:
@@ -127,12 +134,17 @@ class EnvoyUpdater:
                 # No counters: this Envoy does not use the file (yet), so there is nothing to wait for.
                 unused.append(change.what)
                 continue
-            outcome = self.admin.wait_for_update(change.stat_prefix, before, self.timeout)
-            if outcome != SUCCESS:
-                what = 'rejected' if outcome == REJECTED else f'did not apply within {self.timeout:g}s'
-                raise UpdateFailed(f'Envoy {what} the new {change.what}; the previous files were restored and Envoy keeps '
-                                   'serving the old config', rejected=outcome == REJECTED)
+            self._confirm(change.stat_prefix, before, f'the new {change.what}')
+            for prefix, what in newly_used:
+                self._confirm(prefix, {SUCCESS: 0, REJECTED: 0}, f'{what}, which the new {change.what} use')
         return unused
+
+    def _confirm(self, prefix: str, before: dict[str, int], what: str) -> None:
+        outcome = self.admin.wait_for_update(prefix, before, self.timeout)
+        if outcome != SUCCESS:
+            verdict = 'rejected' if outcome == REJECTED else f'did not apply within {self.timeout:g}s'
+            raise UpdateFailed(f'Envoy {verdict} {what}; the previous files were restored and Envoy keeps serving the old config',
+                               rejected=outcome == REJECTED)
 
     def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> UpdateReport:
         """Replace each file and wait for Envoy to take it; on any failure undo all of them, then raise."""

@@ -475,13 +475,15 @@ class EnvoyConfigWriter:
             clusters_path=os.path.join(directory, CLUSTERS_FILE),
             upstream=self.params['upstream'],
         )
+        listener_uses = tuple((EnvoyAdmin.stat_prefix(spec['name'], spec['type']), f'the config of filter {spec["name"]} ({spec["ecds_path"]})')
+                              for spec in self.params['filters'])
         # Clusters before the listener that routes to them; the bootstrap last, since Envoy reads it only at start.
         files = [
-            (os.path.join(directory, CLUSTERS_FILE), managed.clusters, 'cluster_manager.cds.', 'clusters'),
-            (os.path.join(directory, LISTENERS_FILE), managed.listeners, 'listener_manager.lds.', 'listeners'),
-            (self.dest, managed.bootstrap, '', 'bootstrap'),
+            (os.path.join(directory, CLUSTERS_FILE), managed.clusters, 'cluster_manager.cds.', 'clusters', ()),
+            (os.path.join(directory, LISTENERS_FILE), managed.listeners, 'listener_manager.lds.', 'listeners', listener_uses),
+            (self.dest, managed.bootstrap, '', 'bootstrap', ()),
         ]
-        return Plan([FileChange(path, _read(path), _encoded(document), prefix, what) for path, document, prefix, what in files],
+        return Plan([FileChange(path, _read(path), _encoded(document), prefix, what, uses) for path, document, prefix, what, uses in files],
                     managed.bootstrap, dump_document(managed.validation_bootstrap()))
 
     def _validate(self, text: str) -> None:

@@ -96,7 +96,7 @@ class LocalRollout:
         self.environment = environment
         self.workdir = workdir
         repository = f'{registry.host}/filters/add_header'
-        self.images = {name: publish(str(modules[name]), name, repository, environment, str(workdir / 'layout')) for name in ('v1', 'v2')}
+        self.images = {name: publish(str(modules[name]), name, repository, environment, str(workdir / 'layout')) for name in ('v1', 'v2', 'empty')}
         self.admin_port, self.listener_port = _free_port(), _free_port()
         self.config_dir, self.wasm_dir = workdir / 'etc-envoy', workdir / 'wasm-store'
         self.role_vars = {
@@ -154,7 +154,16 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
         assert 'Envoy applied the new listeners' in added.stdout
         assert _headers(envoy) == ['add_header', 'add_header_v2']
 
-        removed = rollout.run({'name': 'first', 'state': 'absent'}, {'name': 'second', 'image': v1})
+        # A new filter Envoy cannot load: the listener would answer 500 with it, so the listener file is put back.
+        listeners = (rollout.config_dir / 'lds.yaml').read_bytes()
+        broken = rollout.run({'name': 'first', 'image': v2}, {'name': 'second', 'image': v1}, {'name': 'broken', 'image': rollout.images['empty']})
+        assert broken.returncode != 0
+        assert 'Envoy rejected the config of filter broken' in _failure_message(broken.stdout)
+        assert (rollout.config_dir / 'lds.yaml').read_bytes() == listeners
+        envoy.wait_for(lambda: _headers(envoy) == ['add_header', 'add_header_v2'], 'the listener without the broken filter')
+
+        # The broken filter's ECDS file stays until the filter is listed as absent, like any filter.
+        removed = rollout.run({'name': 'first', 'state': 'absent'}, {'name': 'second', 'image': v1}, {'name': 'broken', 'state': 'absent'})
         assert removed.returncode == 0, removed.stdout
         assert f'Removed {rollout.config_dir}/ecds/first.yaml' in removed.stdout
         assert _headers(envoy) == ['add_header']
@@ -162,7 +171,7 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
         assert rollout.stored_modules() == v1_module and v2_module.isdisjoint(rollout.stored_modules())
         assert envoy.process.pid == pid and envoy.process.poll() is None
 
-        again = rollout.run({'name': 'first', 'state': 'absent'}, {'name': 'second', 'image': v1})
+        again = rollout.run({'name': 'first', 'state': 'absent'}, {'name': 'second', 'image': v1}, {'name': 'broken', 'state': 'absent'})
         assert again.returncode == 0 and _recap_changed(again.stdout) == 0, again.stdout
 
         # A health check that the new version fails: Envoy takes it, the probe fails, the old file comes back.

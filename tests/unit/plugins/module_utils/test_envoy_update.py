@@ -54,7 +54,8 @@ class FakeAdmin:
         return self.counter_answers.get(prefix, BEFORE)
 
     def wait_for_update(self, prefix: str, before: dict[str, int], timeout: float) -> str | None:
-        assert before == self.counters(prefix)
+        # A filter Envoy starts to use has no counters yet: its update is awaited from zero.
+        assert before == (self.counters(prefix) or {SUCCESS: 0, REJECTED: 0})
         self.waits.append((prefix, _snapshot(self.directory)))
         self.wait_timeouts.append(timeout)
         return next(self.outcomes.get(prefix, iter(())), SUCCESS)
@@ -284,3 +285,19 @@ def test_probe_of_a_service_that_does_not_speak_http_says_so(service: Service) -
     service.answer.raw = b'garbage\r\n\r\n'
     problem = probe(HealthCheck(service.url), timeout=1)
     assert problem is not None and problem.startswith(f'{service.url} ')
+
+
+@pytest.mark.parametrize('outcome', [SUCCESS, REJECTED])
+def test_a_listener_change_waits_for_the_filters_it_starts_to_use(tmp_path: pathlib.Path, outcome: str) -> None:
+    listeners = FileChange(str(tmp_path / 'lds.yaml'), b'listeners with a', b'listeners with a and b', 'listener_manager.lds.',
+                           'listeners', uses=((_prefix('a'), 'the config of filter a'), (_prefix('b'), 'the config of filter b')))
+    (tmp_path / 'lds.yaml').write_bytes(b'listeners with a')
+    admin = FakeAdmin(tmp_path, counters={_prefix('b'): {}}, outcomes={_prefix('b'): [outcome]})
+    if outcome == SUCCESS:
+        assert _updater(admin).apply([listeners]).verified is True
+    else:
+        with pytest.raises(UpdateFailed, match=r'^Envoy rejected the config of filter b, which the new listeners use; the previous files'):
+            _updater(admin).apply([listeners])
+        assert (tmp_path / 'lds.yaml').read_bytes() == b'listeners with a'
+    # Filter a was loaded before the change: only the listener and the newly used filter b are awaited.
+    assert [prefix for prefix, _files in admin.waits][:2] == ['listener_manager.lds.', _prefix('b')]

@@ -14,22 +14,34 @@ import typing as t
 DEFAULT_FILE_MODE = 0o644
 
 
-def _mode_to_keep(path: str) -> int:
+def _existing(path: str) -> os.stat_result | None:
     try:
-        return stat.S_IMODE(os.stat(path).st_mode)
+        return os.stat(path)
     except OSError:
-        return DEFAULT_FILE_MODE
+        return None
+
+
+def _keep_owner(temp_path: str, existing: os.stat_result | None) -> None:
+    """Give the new file the old one's owner and group, so a service reading it as another user still can.
+
+    Only root can give a file away; anyone else writes files they own, as before.
+    """
+    if existing is not None and (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(PermissionError):
+            os.chown(temp_path, existing.st_uid, existing.st_gid)
 
 
 @contextlib.contextmanager
 def atomic_writer(path: str, mode: int | None = None) -> t.Iterator[t.BinaryIO]:
     """Yield a file beside ``path``; on success it is synced and renamed over ``path``.
 
-    The new file keeps the mode of the one it replaces unless ``mode`` is given. On any
-    exception the temporary file is removed and ``path`` is left as it was.
+    The new file keeps the owner, group and mode of the one it replaces (the mode unless
+    ``mode`` is given). On any exception the temporary file is removed and ``path`` is
+    left as it was.
     """
+    existing = _existing(path)
     if mode is None:
-        mode = _mode_to_keep(path)
+        mode = DEFAULT_FILE_MODE if existing is None else stat.S_IMODE(existing.st_mode)
     directory, name = os.path.split(os.path.abspath(path))
     handle, temp_path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=directory)
     try:
@@ -37,6 +49,7 @@ def atomic_writer(path: str, mode: int | None = None) -> t.Iterator[t.BinaryIO]:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
+        _keep_owner(temp_path, existing)
         os.chmod(temp_path, mode)
         os.replace(temp_path, path)
     except BaseException:

@@ -15,7 +15,12 @@ import os
 import re
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import listener_file, module_files, referenced_ecds_paths
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
+    TYPED_EXTENSION_CONFIG_TYPE_URL,
+    listener_file,
+    module_files,
+    referenced_ecds_paths,
+)
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
 
@@ -62,8 +67,13 @@ def bootstrap_ecds_paths(bootstrap_path: str) -> set[str]:
     return paths
 
 
+def _is_ecds_file(name: str) -> bool:
+    base = name[:-len(PREVIOUS_SUFFIX)] if name.endswith(PREVIOUS_SUFFIX) else name
+    return not name.startswith('.') and base.endswith(('.yaml', '.yml', '.json'))
+
+
 def modules_in_use(ecds_dir: str) -> set[str]:
-    """Every module an ECDS file in ``ecds_dir`` names, or its kept previous version does."""
+    """Every module an ECDS file in ``ecds_dir`` names, or its kept previous version does, as real paths."""
     try:
         names = sorted(os.listdir(ecds_dir))
     except FileNotFoundError:
@@ -71,19 +81,27 @@ def modules_in_use(ecds_dir: str) -> set[str]:
     used: set[str] = set()
     for name in names:
         path = os.path.join(ecds_dir, name)
-        if name.startswith('.') or not os.path.isfile(path) or not name.endswith(('.yaml', '.json', '.yaml' + PREVIOUS_SUFFIX)):
-            continue
-        used |= module_files(load_document(path))
+        if _is_ecds_file(name) and os.path.isfile(path):
+            used |= {os.path.realpath(module) for module in module_files(load_document(path))}
     return used
 
 
+def is_ecds_document(document: t.Any) -> bool:
+    """Whether ``document`` is a discovery response of extension configs, as an ECDS file holds."""
+    resources = document.get('resources') if isinstance(document, dict) else None
+    return isinstance(resources, list) and all(
+        isinstance(resource, dict) and resource.get('@type') == TYPED_EXTENSION_CONFIG_TYPE_URL for resource in resources)
+
+
 def stored_modules(wasm_dir: str) -> list[str]:
-    """The content-addressed modules in ``wasm_dir``, sorted; other files are never listed."""
+    """The content-addressed modules in ``wasm_dir`` as real paths (as :func:`modules_in_use` gives them), sorted;
+    other files are never listed."""
     try:
         names = sorted(os.listdir(wasm_dir))
     except FileNotFoundError:
         return []
-    return [os.path.join(os.path.abspath(wasm_dir), name) for name in names if CONTENT_ADDRESSED_MODULE.fullmatch(name)]
+    directory = os.path.realpath(wasm_dir)
+    return [os.path.join(directory, name) for name in names if CONTENT_ADDRESSED_MODULE.fullmatch(name)]
 
 
 def rejection_reason(filter_name: str, module_path: str) -> str:

@@ -357,6 +357,8 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
     PREVIOUS_SUFFIX,
     bootstrap_ecds_paths,
+    is_ecds_document,
+    load_document,
     rejection_reason,
 )
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_update import EnvoyUpdater, FileChange, HealthCheck, UpdateFailed, replace_file
@@ -437,6 +439,9 @@ class EnvoyConfigWriter:
         bootstrap = self.params['bootstrap_path']
         if not bootstrap:
             return
+        if not os.path.exists(bootstrap):
+            raise WasmOciError(f'The bootstrap {bootstrap} does not exist: give the bootstrap Envoy runs with, or write one with '
+                               'kind=bootstrap (envoy_filter_manage_bootstrap=true in the envoy_filter role); nothing was written')
         used = os.path.normpath(self.dest) in bootstrap_ecds_paths(bootstrap)
         if self.params['state'] == 'absent' and used:
             raise WasmOciError(
@@ -454,6 +459,8 @@ class EnvoyConfigWriter:
 
     def _ecds_plan(self) -> Plan:
         if self.params['state'] == 'absent':
+            if os.path.exists(self.dest) and not is_ecds_document(load_document(self.dest)):
+                raise WasmOciError(f'{self.dest} is not an ECDS file (a list of TypedExtensionConfig resources); nothing was removed')
             # Envoy counts no update when a file goes away: a removal is made, not verified.
             return Plan([FileChange(path, _read(path), None, '', f'ECDS file {path}') for path in (self.dest, self.dest + PREVIOUS_SUFFIX)])
         spec = self.params['filter']
@@ -526,7 +533,6 @@ class EnvoyConfigWriter:
         for change in changes:
             if not (admin_address and change.stat_prefix):
                 replace_file(change.path, change.new)
-        self._keep_previous(changes)
 
     def write(self) -> dict:
         self._check_options()
@@ -546,6 +552,7 @@ class EnvoyConfigWriter:
             result['restart_needed'] = any(change.path == self.dest for change in changes) and running_admin is not None
             verify_address = verify_address and (running_admin or verify_address)
         if changes and not self.module.check_mode:
+            self._keep_previous(changes)
             self._apply(changes, verify_address, result)
         for change in plan.files:
             if change.new is not None and os.path.exists(change.path):
@@ -567,7 +574,9 @@ class EnvoyConfigWriter:
         return next((address for address in addresses if address and EnvoyAdmin(address).answers()), None)
 
     def _keep_previous(self, changes: list[FileChange]) -> None:
-        """An ECDS file's last version stays beside it: a rollback by hand, and its module is kept when pruning."""
+        """An ECDS file's last version stays beside it: a rollback by hand, and its module is kept when pruning.
+
+        Written before the swap, so that no prune in between can take the module a rollback needs."""
         if self.params['kind'] == 'ecds' and self.params['state'] == 'present' and changes[0].old is not None:
             write_atomically(self.dest + PREVIOUS_SUFFIX, changes[0].old)
 

@@ -142,3 +142,14 @@ def test_target_that_is_a_directory_is_not_replaced(tmp_path: pathlib.Path) -> N
         write_atomically(str(target), b'x')
     assert (target / 'keep').read_text() == 'x'
     assert os.listdir(tmp_path) == ['dir']
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='only root can give a file to another user')
+def test_owner_and_group_of_the_replaced_file_are_kept(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / 'envoy.yaml'
+    path.write_bytes(b'old')
+    os.chown(path, 65534, 65534)
+    path.chmod(0o640)
+    write_atomically(str(path), b'new')
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), path.read_bytes()) == (65534, 65534, 0o640, b'new')

@@ -21,6 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
 )
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
     bootstrap_ecds_paths,
+    is_ecds_document,
     load_document,
     modules_in_use,
     rejection_reason,
@@ -148,11 +149,13 @@ def test_missing_listener_file_is_an_error(tmp_path: pathlib.Path) -> None:
 
 def test_modules_in_use_reads_the_ecds_files_and_their_previous_versions_only(tmp_path: pathlib.Path) -> None:
     wasm_dir = '/var/lib/envoy/wasm'
-    used = {suffix: f'{wasm_dir}/{_module_name(suffix)}' for suffix in ('yaml', 'json', 'previous', 'pyyaml')}
+    used = {suffix: f'{wasm_dir}/{_module_name(suffix)}' for suffix in ('yaml', 'yml', 'json', 'previous', 'json.previous', 'pyyaml')}
     ignored = {suffix: f'{wasm_dir}/{_module_name(suffix)}' for suffix in ('hidden', 'bak', 'txt', 'nested')}
     (tmp_path / 'add_header.yaml').write_text(_ecds_text('add_header', used['yaml']))
     (tmp_path / 'tcp_meter.json').write_text(_ecds_text('tcp_meter', used['json'], 'network'))
     (tmp_path / 'add_header.yaml.previous').write_text(_ecds_text('add_header', used['previous']))
+    (tmp_path / 'short.yml').write_text(_ecds_text('short', used['yml']))
+    (tmp_path / 'tcp_meter.json.previous').write_text(_ecds_text('tcp_meter', used['json.previous'], 'network'))
     (tmp_path / 'by_hand.yaml').write_text(yaml.safe_dump(ecds_document(wasm_filter('by_hand', used['pyyaml'], root_id='r'))))
     (tmp_path / '.add_header.yaml').write_text(_ecds_text('add_header', ignored['hidden']))
     (tmp_path / 'add_header.yaml.bak').write_text(_ecds_text('add_header', ignored['bak']))
@@ -217,3 +220,24 @@ def test_rejection_reason(tmp_path: pathlib.Path, content: bytes | None, expecte
     if content is not None:
         path.write_bytes(content)
     assert rejection_reason('add_header', str(path)).startswith(expected(path))
+
+
+def test_a_module_named_through_a_symlinked_directory_is_in_use(tmp_path: pathlib.Path) -> None:
+    (tmp_path / 'real').mkdir()
+    (tmp_path / 'link').symlink_to(tmp_path / 'real')
+    module = _module_name('v1')
+    (tmp_path / 'real' / module).write_bytes(b'')
+    (tmp_path / 'ecds').mkdir()
+    (tmp_path / 'ecds' / 'add_header.yaml').write_text(_ecds_text('add_header', str(tmp_path / 'real' / module)))
+    assert set(stored_modules(str(tmp_path / 'link'))) <= modules_in_use(str(tmp_path / 'ecds'))
+
+
+@pytest.mark.parametrize('document, expected', [
+    (ecds_document(wasm_filter('f', '/m.wasm', root_id='r')), True),
+    ({'resources': []}, True),
+    (DOCUMENT, False),
+    ({'resources': [{'@type': 'type.googleapis.com/envoy.config.listener.v3.Listener'}]}, False),
+    (None, False),
+])
+def test_is_ecds_document(document: t.Any, expected: bool) -> None:
+    assert is_ecds_document(document) is expected

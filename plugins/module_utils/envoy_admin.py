@@ -45,6 +45,8 @@ class EnvoyAdmin:
         try:
             with open_url(f'http://{self.address}/stats?{query}', timeout=self.timeout, use_proxy=False) as response:
                 document = json.loads(response.read().decode('utf-8'))
+        except urllib.error.HTTPError as exc:
+            raise WasmOciError(f'Envoy admin at {self.address} answered HTTP {exc.code} for /stats: is it the admin address of Envoy?') from None
         except (urllib.error.URLError, OSError):
             return None
         except ValueError as exc:

@@ -310,7 +310,7 @@ dest:
   type: str
   sample: /etc/envoy/ecds/add_header.yaml
 files:
-  description: Every file the task wrote or removed (or would have, in check mode).
+  description: Every file the task wrote or removed (or would have, in check mode), besides the C(.previous) copy.
   returned: success
   type: list
   elements: str

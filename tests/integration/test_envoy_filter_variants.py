@@ -208,8 +208,8 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
         envoy.stop()
 
 
-def test_hosts_with_their_own_images_get_them_from_one_controller_pull(images: Images, ansible_environment: dict[str, str],
-                                                                      tmp_path: pathlib.Path) -> None:
+def test_hosts_with_their_own_images_get_them_from_the_controller(images: Images, ansible_environment: dict[str, str],
+                                                                  tmp_path: pathlib.Path) -> None:
     """Two hosts (both this machine), the filter's image set per host: each gets its own module, though the first
     host's images are pulled only once for both."""
     inventory = tmp_path / 'inventory.ini'

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import http.server
 import itertools
+import threading
+import typing as t
 
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import REJECTED, SUCCESS, EnvoyAdmin
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 
 class ScriptedAdmin(EnvoyAdmin):
@@ -44,3 +48,23 @@ def test_stat_prefix_names_the_filter_type() -> None:
 
 def test_unreachable_admin_gives_none() -> None:
     assert EnvoyAdmin('127.0.0.1:1', timeout=0.5).counters('p.') is None
+
+
+class _NotFound(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802  pylint: disable=invalid-name
+        self.send_error(404)
+
+    def log_message(self, *args: t.Any) -> None:
+        pass
+
+
+def test_a_server_that_is_no_envoy_admin_is_an_error_not_a_stopped_envoy() -> None:
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(WasmOciError, match=r'answered HTTP 404 for /stats: is it the admin address of Envoy\?'):
+            EnvoyAdmin(f'127.0.0.1:{server.server_address[1]}').counters('p.')
+    finally:
+        server.shutdown()
+        server.server_close()

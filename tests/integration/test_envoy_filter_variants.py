@@ -203,6 +203,13 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
         assert 'Envoy applied the new config of filter tcp' in network_update.stdout
         assert (_network_counter(envoy, 'tcp', 'update_success'), _network_counter(envoy, 'tcp', 'update_rejected')) == (2, 0)
         assert _headers(envoy) == [V2_MARK, V2_MARK]
+
+        # The network filter leaves the listener, then its ECDS file and its host-pulled copy go.
+        assert (wasm_dir / '.tcp.pulled.wasm').is_file()
+        removed = base_vars | {'envoy_filter_filters': role_vars(images.v2, images.v2)['envoy_filter_filters'][:2] + [{'name': 'tcp', 'state': 'absent'}]}
+        _succeeded(_run_role(removed, ansible_environment, tmp_path))
+        assert not (config_dir / 'ecds' / 'tcp.yaml').exists() and not (wasm_dir / '.tcp.pulled.wasm').exists()
+        assert _headers(envoy) == [V2_MARK, V2_MARK]
         assert envoy.process.pid == pid and envoy.process.poll() is None
     finally:
         envoy.stop()

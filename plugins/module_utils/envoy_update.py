@@ -97,7 +97,10 @@ def probe(check: HealthCheck, timeout: float = 5.0) -> str | None:
 
 
 class EnvoyUpdater:
-    def __init__(self, admin: EnvoyAdmin, timeout: float, clock: t.Callable[[], float] = time.monotonic,
+    """Applies changes in order; ``admin`` None (nothing to ask) or an unwatched change (empty ``stat_prefix``,
+    such as a bootstrap or a removal) is written without waiting, but still undone when a later change fails."""
+
+    def __init__(self, admin: EnvoyAdmin | None, timeout: float, clock: t.Callable[[], float] = time.monotonic,
                  sleep: t.Callable[[float], None] = time.sleep) -> None:
         self.admin = admin
         self.timeout = timeout
@@ -114,7 +117,7 @@ class EnvoyUpdater:
 
     def _roll_back(self, applied: list[FileChange]) -> None:
         for change in reversed(applied):
-            before = self.admin.counters(change.stat_prefix)
+            before = self.admin.counters(change.stat_prefix) if self.admin and change.stat_prefix else None
             replace_file(change.path, change.old)
             if before:
                 self.admin.wait_for_update(change.stat_prefix, before, self.timeout)
@@ -123,12 +126,13 @@ class EnvoyUpdater:
         """Replace each file, waiting for Envoy to take it when it runs; the ``what`` of files Envoy does not use."""
         unused: list[str] = []
         for change in changes:
-            before = self.admin.counters(change.stat_prefix) if running else None
+            watched = running and bool(change.stat_prefix)
+            before = self.admin.counters(change.stat_prefix) if watched else None
             # Filters Envoy does not load yet have no counters; they must load once the change is taken.
-            newly_used = [(prefix, what) for prefix, what in change.uses if running and not self.admin.counters(prefix)]
+            newly_used = [(prefix, what) for prefix, what in change.uses if watched and not self.admin.counters(prefix)]
             replace_file(change.path, change.new)
             applied.append(change)
-            if not running:
+            if not watched:
                 continue
             if not before:
                 # No counters: this Envoy does not use the file (yet), so there is nothing to wait for.
@@ -146,17 +150,18 @@ class EnvoyUpdater:
             raise UpdateFailed(f'Envoy {verdict} {what}; the previous files were restored and Envoy keeps serving the old config',
                                rejected=outcome == REJECTED)
 
-    def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> UpdateReport:
-        """Replace each file and wait for Envoy to take it; on any failure undo all of them, then raise."""
-        if not changes:
-            return UpdateReport(True, 'nothing to change')
-        running = self.admin.counters(changes[0].stat_prefix) is not None
+    def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> UpdateReport | None:
+        """Replace each file and wait for Envoy to take it; on any failure undo all of them, then raise.
+
+        None when there was nobody to ask: no admin, or no change Envoy watches."""
+        watched = [change for change in changes if change.stat_prefix]
+        running = bool(watched) and self.admin is not None and self.admin.counters(watched[0].stat_prefix) is not None
         applied: list[FileChange] = []
         try:
             unused = self._replace_confirmed(changes, applied, running)
             problem = self._wait_healthy(health_check) if running and health_check else None
             if problem:
-                raise UpdateFailed(f'Envoy applied the new {", ".join(change.what for change in changes)}, but the health check '
+                raise UpdateFailed(f'Envoy applied the new {", ".join(change.what for change in watched)}, but the health check '
                                    f'failed: {problem}; the previous files were restored and Envoy serves the old config again',
                                    rejected=False)
         except UpdateFailed:
@@ -165,10 +170,12 @@ class EnvoyUpdater:
         except OSError as exc:
             self._roll_back(applied)
             raise WasmOciError(f'Cannot replace {exc.filename or "a file"}: {exc.strerror}; the files already replaced were put back') from None
+        if self.admin is None or not watched:
+            return None
         if not running:
             return UpdateReport(False, f'Envoy admin at {self.admin.address} did not answer: Envoy is not running, so there is '
                                 'no traffic to protect; the live check happens on the next run')
         if unused:
             return UpdateReport(False, f'Envoy does not use the {", ".join(unused)} yet (no counters); it takes the file '
                                 'when its bootstrap references it')
-        return UpdateReport(True, f'Envoy applied the new {", ".join(change.what for change in changes)}')
+        return UpdateReport(True, f'Envoy applied the new {", ".join(change.what for change in watched)}')

@@ -361,7 +361,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
     load_document,
     rejection_reason,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_update import EnvoyUpdater, FileChange, HealthCheck, UpdateFailed, replace_file
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_update import EnvoyUpdater, FileChange, HealthCheck, UpdateFailed
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 # Options that belong to one kind only and have no default; giving one with the other kind is a mistake.
@@ -522,17 +522,14 @@ class EnvoyConfigWriter:
                            timeout=spec['timeout'])
 
     def _apply(self, changes: list[FileChange], admin_address: str | None, result: dict) -> None:
-        watched = [change for change in changes if change.stat_prefix]
-        if admin_address and watched:
-            try:
-                report = EnvoyUpdater(EnvoyAdmin(admin_address), self.params['verify_timeout']).apply(watched, self._health_check())
-            except UpdateFailed as exc:
-                spec = self.params['filter']
-                raise WasmOciError(f'{exc}. {rejection_reason(spec["name"], spec["module"])}' if spec and exc.rejected else str(exc)) from None
+        updater = EnvoyUpdater(EnvoyAdmin(admin_address) if admin_address else None, self.params['verify_timeout'])
+        try:
+            report = updater.apply(changes, self._health_check())
+        except UpdateFailed as exc:
+            spec = self.params['filter']
+            raise WasmOciError(f'{exc}. {rejection_reason(spec["name"], spec["module"])}' if spec and exc.rejected else str(exc)) from None
+        if report:
             result.update(verified=report.verified, verify_message=report.message)
-        for change in changes:
-            if not (admin_address and change.stat_prefix):
-                replace_file(change.path, change.new)
 
     def write(self) -> dict:
         self._check_options()

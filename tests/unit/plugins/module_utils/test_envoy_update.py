@@ -163,7 +163,7 @@ def service() -> t.Iterator[Service]:
 
 def test_no_changes_touch_nothing(tmp_path: pathlib.Path) -> None:
     admin = FakeAdmin(tmp_path)
-    assert _updater(admin).apply([]) == UpdateReport(True, 'nothing to change')
+    assert _updater(admin).apply([]) is None
     assert admin.waits == [] and _snapshot(tmp_path) == {}
 
 
@@ -301,3 +301,23 @@ def test_a_listener_change_waits_for_the_filters_it_starts_to_use(tmp_path: path
         assert (tmp_path / 'lds.yaml').read_bytes() == b'listeners with a'
     # Filter a was loaded before the change: only the listener and the newly used filter b are awaited.
     assert [prefix for prefix, _files in admin.waits][:2] == ['listener_manager.lds.', _prefix('b')]
+
+
+def test_without_an_admin_to_ask_files_are_written_and_a_failure_undoes_them(tmp_path: pathlib.Path) -> None:
+    changes = _two_changes(tmp_path)
+    assert EnvoyUpdater(None, VERIFY_TIMEOUT).apply(changes) is None
+    assert _snapshot(tmp_path) == {'add_header': b'add_header v2', 'tcp_meter': b'tcp_meter v1'}
+    (tmp_path / 'add_header').write_bytes(b'add_header v2')
+    unwritable = FileChange(str(tmp_path / 'missing' / 'envoy.yaml'), None, b'bootstrap', '', 'bootstrap')
+    with pytest.raises(WasmOciError, match='^Cannot replace .*missing/.*; the files already replaced were put back'):
+        EnvoyUpdater(None, VERIFY_TIMEOUT).apply([_change(tmp_path, 'add_header', b'add_header v2', b'add_header v3'), unwritable])
+    assert (tmp_path / 'add_header').read_bytes() == b'add_header v2'
+
+
+def test_an_unwatched_change_is_written_without_waiting(tmp_path: pathlib.Path) -> None:
+    bootstrap = FileChange(str(tmp_path / 'envoy.yaml'), None, b'bootstrap', '', 'bootstrap')
+    admin = FakeAdmin(tmp_path)
+    report = _updater(admin).apply([_change(tmp_path, 'add_header', b'add_header v1', b'add_header v2'), bootstrap])
+    assert report == UpdateReport(True, 'Envoy applied the new add_header ECDS file')
+    assert [prefix for prefix, _files in admin.waits] == [_prefix('add_header')]
+    assert _updater(FakeAdmin(tmp_path)).apply([FileChange(str(tmp_path / 'envoy.yaml'), b'bootstrap', b'bootstrap 2', '', 'bootstrap')]) is None

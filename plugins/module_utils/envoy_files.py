@@ -104,19 +104,18 @@ def stored_modules(wasm_dir: str) -> list[str]:
     return [os.path.join(directory, name) for name in names if CONTENT_ADDRESSED_MODULE.fullmatch(name)]
 
 
-def rejection_reason(filter_name: str, module_path: str) -> str:
-    """Why Envoy most likely refused a filter's module: what the module itself shows, or where Envoy logs it.
+def check_filter_module(module_path: str) -> None:
+    """Refuse a module Envoy would certainly reject as a proxy-wasm filter, before any file names it.
 
-    Envoy's admin interface does not give the reason for a rejected file; the usual ones can be read off the module.
+    This matters most when Envoy is not running: it would load the filter only at start, and answer 500 without it.
     """
     try:
         with open(module_path, 'rb') as stream:
             info = inspect_wasm(stream.read(), module_path)
     except OSError as exc:
-        return f'Reason: the module {module_path} cannot be read ({exc.strerror})'
+        raise WasmOciError(f'Cannot read the module {module_path}: {exc.strerror}') from None
     except WasmModuleError as exc:
-        return f'Reason: {exc}'
+        raise WasmOciError(f'Envoy cannot run {module_path} as a filter: {exc}; nothing was written') from None
     if not info.abi_versions:
-        return ('Reason: the module exports no proxy_abi_version_* function, so it is no proxy-wasm filter '
-                '(Envoy logs "Missing or unknown Proxy-Wasm ABI version")')
-    return f'Envoy logs the reason before "Unable to create Wasm plugin {filter_name}"'
+        raise WasmOciError(f'Envoy cannot run {module_path} as a filter: it exports no proxy_abi_version_* function, so it is '
+                           'no proxy-wasm module (Envoy would log "Missing or unknown Proxy-Wasm ABI version"); nothing was written')

@@ -357,9 +357,9 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
     PREVIOUS_SUFFIX,
     bootstrap_ecds_paths,
+    check_filter_module,
     is_ecds_document,
     load_document,
-    rejection_reason,
 )
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_update import EnvoyUpdater, FileChange, HealthCheck, UpdateFailed
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
@@ -430,7 +430,9 @@ class EnvoyConfigWriter:
             filter_type=spec['type'],
             image_root_ids=(self.image.get('runtime') or {}).get('root_ids') if self.image else None,
         )
-        if not os.path.isfile(wasm.module):
+        if os.path.isfile(wasm.module):
+            check_filter_module(wasm.module)
+        else:
             self.module.warn(f'The module {wasm.module} of filter {wasm.name} does not exist yet; Envoy will reject the ECDS file until it does')
         return ecds_document(wasm)
 
@@ -527,7 +529,8 @@ class EnvoyConfigWriter:
             report = updater.apply(changes, self._health_check())
         except UpdateFailed as exc:
             spec = self.params['filter']
-            raise WasmOciError(f'{exc}. {rejection_reason(spec["name"], spec["module"])}' if spec and exc.rejected else str(exc)) from None
+            reason = f'. Envoy logs why before "Unable to create Wasm plugin {spec["name"]}"' if spec and exc.rejected else ''
+            raise WasmOciError(f'{exc}{reason}') from None
         if report:
             result.update(verified=report.verified, verify_message=report.message)
 

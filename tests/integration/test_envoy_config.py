@@ -25,6 +25,17 @@ STAT_PREFIX = 'extension_config_discovery.http_filter.add_header.'
 RELOAD_TIMEOUT = 5.0
 
 MODULE = 'envoy_wasm_config'
+# Built against a host newer than Envoy 1.40: it imports a function Envoy does not have, so loading it fails.
+NEWER_HOST_FILTER = """\
+(module
+  (import "env" "proxy_from_a_newer_host" (func $newer (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (call $newer (i32.const 0)))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1)))
+"""
 
 
 def _envoy_binary() -> pathlib.Path:
@@ -113,7 +124,8 @@ def envoy_binary() -> pathlib.Path:
 
 @pytest.fixture
 def modules(sample_filter: pathlib.Path, sample_filter_v2: pathlib.Path, tmp_path: pathlib.Path) -> dict[str, pathlib.Path]:
-    """v1 and v2 of the sample filter, and a valid Wasm module that is no proxy-wasm filter."""
+    """v1 and v2 of the sample filter; a proxy-wasm module that needs a host function Envoy 1.40 lacks, which Envoy
+    rejects when it loads it; and a valid Wasm module that is no proxy-wasm filter, which the collection refuses itself."""
     wasm_dir = tmp_path / 'wasm'
     wasm_dir.mkdir()
     copies = {name: wasm_dir / f'{name}.wasm' for name in ('v1', 'v2')}
@@ -121,6 +133,7 @@ def modules(sample_filter: pathlib.Path, sample_filter_v2: pathlib.Path, tmp_pat
     shutil.copyfile(sample_filter_v2, copies['v2'])
     return {
         **copies,
+        'newer_host': _wat2wasm(NEWER_HOST_FILTER, wasm_dir / 'newer_host.wasm'),
         'empty': _wat2wasm('(module)\n', wasm_dir / 'empty.wasm'),
     }
 
@@ -184,8 +197,14 @@ def test_hot_reload_in_real_envoy(
         assert envoy.process.poll() is None and envoy.process.pid == pid
         assert run_module(MODULE, _ecds_arguments(ecds, modules['v2']), ansible_environment)['changed'] is False
 
-        # A module without proxy-wasm exports: Envoy rejects the update and keeps serving v2.
-        assert run_module(MODULE, _ecds_arguments(ecds, modules['empty']), ansible_environment)['changed'] is True
+        # A module that is no proxy-wasm filter is refused before it reaches Envoy.
+        v2_file = ecds.read_bytes()
+        not_a_filter = run_module(MODULE, _ecds_arguments(ecds, modules['empty']), ansible_environment)
+        assert not_a_filter['failed'] and 'exports no proxy_abi_version_* function' in not_a_filter['msg'], not_a_filter
+        assert ecds.read_bytes() == v2_file
+
+        # A module Envoy cannot load: Envoy rejects the update and keeps serving v2.
+        assert run_module(MODULE, _ecds_arguments(ecds, modules['newer_host']), ansible_environment)['changed'] is True
         envoy.wait_for(lambda: envoy.counter('update_rejected') == 1, 'update_rejected 1')
         print(f'rejected: counted at most {time.time() - ecds.stat().st_mtime:.2f} s after the ECDS file was written; '
               f'{ {name: envoy.counter(name) for name in ("update_attempt", "update_success", "update_rejected", "update_failure")} }')
@@ -200,9 +219,10 @@ def test_hot_reload_in_real_envoy(
         assert accepted['changed'] and accepted['verified'], accepted
         assert envoy.header() == 'add_header'
         v1_file = ecds.read_text(encoding='utf-8')
-        refused = run_module(MODULE, dict(_ecds_arguments(ecds, modules['empty']), **verify), ansible_environment)
+        refused = run_module(MODULE, dict(_ecds_arguments(ecds, modules['newer_host']), **verify), ansible_environment)
         assert refused['failed'] and 'Envoy rejected the new config of filter add_header' in refused['msg'], refused
-        assert str(modules['empty']) in refused['msg'] and 'previous files were restored' in refused['msg']
+        assert str(modules['newer_host']) in refused['msg'] and 'previous files were restored' in refused['msg']
+        assert 'Envoy logs why before "Unable to create Wasm plugin add_header"' in refused['msg']
         assert ecds.read_text(encoding='utf-8') == v1_file
         assert [envoy.header() for attempt in range(5)] == ['add_header'] * 5
         assert envoy.process.poll() is None and envoy.process.pid == pid

@@ -75,7 +75,7 @@ def _header(host: FleetHost) -> str | None:
 def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
                        registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     repository = f'{registry_plain.host}/filters/fleet'
-    images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(tmp_path / 'layout')) for name in ('v1', 'v2', 'empty')}
+    images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(tmp_path / 'layout')) for name in ('v1', 'v2', 'newer_host')}
     environment = fleet.ansible_environment(ansible_environment)
     playbook = tmp_path / 'fleet.yml'
     playbook.write_text(
@@ -136,10 +136,10 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
     assert len(recap) == len(fleet.hosts) and all('changed=0' in line for line in recap), recap
 
     ecds_before = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
-    rejected = rollout(images['empty'])
+    rejected = rollout(images['newer_host'])
     assert rejected.returncode != 0
     assert 'Envoy rejected the new config of filter add_header' in rejected.stdout
-    assert 'exports no proxy_abi_version_* function' in rejected.stdout
+    assert 'Envoy logs why before \\"Unable to create Wasm plugin add_header\\"' in rejected.stdout
     after = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
     assert after == ecds_before
     assert {_header(host) for host in fleet.hosts} == {'add_header_v2'}

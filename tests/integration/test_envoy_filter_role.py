@@ -33,7 +33,7 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
                                          registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     layout = tmp_path / 'layout'
     repository = f'{registry_plain.host}/filters/add_header'
-    images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(layout)) for name in ('v1', 'v2', 'empty')}
+    images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(layout)) for name in ('v1', 'v2', 'newer_host')}
     admin_port, listener_port = _free_port(), _free_port()
     base_vars = {
         'envoy_filter_registry': {'plain_http': True},
@@ -72,7 +72,7 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
         assert envoy.header() == 'add_header_v2'
         assert envoy.process.pid == pid and envoy.process.poll() is None
 
-        rejected = rollout(images['empty'], root_id='add_header')
+        rejected = rollout(images['newer_host'], root_id='add_header')
         assert rejected.returncode != 0, rejected.stdout
         assert 'Envoy rejected the new config of filter add_header' in rejected.stdout
         assert [envoy.header() for attempt in range(5)] == ['add_header_v2'] * 5
@@ -96,7 +96,7 @@ class LocalRollout:
         self.environment = environment
         self.workdir = workdir
         repository = f'{registry.host}/filters/add_header'
-        self.images = {name: publish(str(modules[name]), name, repository, environment, str(workdir / 'layout')) for name in ('v1', 'v2', 'empty')}
+        self.images = {name: publish(str(modules[name]), name, repository, environment, str(workdir / 'layout')) for name in ('v1', 'v2', 'newer_host')}
         self.admin_port, self.listener_port = _free_port(), _free_port()
         self.config_dir, self.wasm_dir = workdir / 'etc-envoy', workdir / 'wasm-store'
         self.role_vars = {
@@ -156,7 +156,7 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
 
         # A new filter Envoy cannot load: the listener would answer 500 with it, so the listener file is put back.
         listeners = (rollout.config_dir / 'lds.yaml').read_bytes()
-        broken = rollout.run({'name': 'first', 'image': v2}, {'name': 'second', 'image': v1}, {'name': 'broken', 'image': rollout.images['empty']})
+        broken = rollout.run({'name': 'first', 'image': v2}, {'name': 'second', 'image': v1}, {'name': 'broken', 'image': rollout.images['newer_host']})
         assert broken.returncode != 0
         assert 'Envoy rejected the config of filter broken' in _failure_message(broken.stdout)
         assert (rollout.config_dir / 'lds.yaml').read_bytes() == listeners

@@ -21,10 +21,10 @@ from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
 )
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
     bootstrap_ecds_paths,
+    check_filter_module,
     is_ecds_document,
     load_document,
     modules_in_use,
-    rejection_reason,
     stored_modules,
 )
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError, WasmOciError
@@ -204,22 +204,29 @@ def test_stored_modules_of_a_relative_directory_are_absolute(tmp_path: pathlib.P
 def _not_wasm_reason(path: pathlib.Path) -> str:
     with pytest.raises(WasmModuleError) as caught:
         inspect_wasm(path.read_bytes(), str(path))
-    return f'Reason: {caught.value}'
+    return f'Envoy cannot run {path} as a filter: {caught.value}'
 
 
 @pytest.mark.parametrize('content, expected', [
     pytest.param(build_module(function_exports=('proxy_on_vm_start', 'proxy_on_configure')),
-                 lambda path: 'Reason: the module exports no proxy_abi_version_* function', id='no-abi-export'),
+                 lambda path: f'Envoy cannot run {path} as a filter: it exports no proxy_abi_version_* function', id='no-abi-export'),
     pytest.param(b'<html>not found</html>', _not_wasm_reason, id='not-wasm'),
-    pytest.param(None, lambda path: f'Reason: the module {path} cannot be read (No such file or directory)', id='missing'),
-    pytest.param(proxy_module(), lambda path: 'Envoy logs the reason before "Unable to create Wasm plugin add_header"',
-                 id='proxy-wasm'),
+    pytest.param(None, lambda path: f'Cannot read the module {path}: No such file or directory', id='missing'),
 ])
-def test_rejection_reason(tmp_path: pathlib.Path, content: bytes | None, expected: t.Callable[[pathlib.Path], str]) -> None:
+def test_check_filter_module_refuses_what_envoy_cannot_run(tmp_path: pathlib.Path, content: bytes | None,
+                                                           expected: t.Callable[[pathlib.Path], str]) -> None:
     path = tmp_path / 'module.wasm'
     if content is not None:
         path.write_bytes(content)
-    assert rejection_reason('add_header', str(path)).startswith(expected(path))
+    with pytest.raises(WasmOciError) as caught:
+        check_filter_module(str(path))
+    assert str(caught.value).startswith(expected(path))
+
+
+def test_check_filter_module_takes_a_proxy_wasm_module(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / 'module.wasm'
+    path.write_bytes(proxy_module())
+    check_filter_module(str(path))
 
 
 def test_a_module_named_through_a_symlinked_directory_is_in_use(tmp_path: pathlib.Path) -> None:

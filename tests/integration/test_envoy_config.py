@@ -94,11 +94,16 @@ class Envoy:
         assert response.status_code == 200, f'{response.status_code} {response.text}\n{self.log_tail()}'
         return response.headers.get(HEADER)
 
+    def exit_status(self) -> str | None:
+        """None while Envoy runs; otherwise how it ended."""
+        return None if self.process.poll() is None else f'Envoy exited with {self.process.returncode}'
+
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f'Envoy exited with {self.process.returncode}:\n{self.log_tail()}')
+            ended = self.exit_status()
+            if ended:
+                pytest.fail(f'{ended}:\n{self.log_tail()}')
             try:
                 if requests.get(f'{self.admin}/ready', timeout=1).status_code == 200:
                     return

@@ -24,6 +24,22 @@ def _run_role(play_vars: dict[str, t.Any], environment: dict[str, str], workdir:
                           capture_output=True, text=True, check=False, timeout=300)
 
 
+def local_role_vars(workdir: pathlib.Path, envoy_binary: str, admin_port: int, listener_port: int, **overrides: t.Any) -> dict[str, t.Any]:
+    """The role's variables for this machine: directories of its own under ``workdir``, a plain-HTTP registry, loopback ports."""
+    return {
+        'envoy_filter_registry': {'plain_http': True},
+        'envoy_filter_controller_cache': str(workdir / 'cache'),
+        'envoy_filter_config_dir': str(workdir / 'etc-envoy'),
+        # Not "wasm": the modules fixture keeps its source modules there.
+        'envoy_filter_wasm_dir': str(workdir / 'wasm-store'),
+        'envoy_filter_admin_address': f'127.0.0.1:{admin_port}',
+        'envoy_filter_listener_address': f'127.0.0.1:{listener_port}',
+        'envoy_filter_binary': envoy_binary,
+        'envoy_filter_verify_timeout': 10,
+        **overrides,
+    }
+
+
 def _recap_changed(output: str) -> int:
     line = next(line for line in output.splitlines() if line.startswith('localhost') and 'changed=' in line)
     return int(line.split('changed=')[1].split()[0])
@@ -35,17 +51,7 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
     repository = f'{registry_plain.host}/filters/add_header'
     images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(layout)) for name in ('v1', 'v2', 'newer_host')}
     admin_port, listener_port = _free_port(), _free_port()
-    base_vars = {
-        'envoy_filter_registry': {'plain_http': True},
-        'envoy_filter_controller_cache': str(tmp_path / 'cache'),
-        'envoy_filter_config_dir': str(tmp_path / 'etc-envoy'),
-        'envoy_filter_wasm_dir': str(tmp_path / 'wasm'),
-        'envoy_filter_admin_address': f'127.0.0.1:{admin_port}',
-        'envoy_filter_listener_address': f'127.0.0.1:{listener_port}',
-        'envoy_filter_manage_bootstrap': True,
-        'envoy_filter_binary': str(envoy_binary),
-        'envoy_filter_verify_timeout': 10,
-    }
+    base_vars = local_role_vars(tmp_path, str(envoy_binary), admin_port, listener_port, envoy_filter_manage_bootstrap=True)
 
     def rollout(image: str, **extra: t.Any) -> subprocess.CompletedProcess:
         filters = [dict({'name': 'add_header', 'image': image}, **extra)]
@@ -98,18 +104,9 @@ class LocalRollout:
         repository = f'{registry.host}/filters/add_header'
         self.images = {name: publish(str(modules[name]), name, repository, environment, str(workdir / 'layout')) for name in ('v1', 'v2', 'newer_host')}
         self.admin_port, self.listener_port = _free_port(), _free_port()
-        self.config_dir, self.wasm_dir = workdir / 'etc-envoy', workdir / 'wasm-store'
-        self.role_vars = {
-            'envoy_filter_registry': {'plain_http': True},
-            'envoy_filter_controller_cache': str(workdir / 'cache'),
-            'envoy_filter_config_dir': str(self.config_dir),
-            'envoy_filter_wasm_dir': str(self.wasm_dir),
-            'envoy_filter_admin_address': f'127.0.0.1:{self.admin_port}',
-            'envoy_filter_listener_address': f'127.0.0.1:{self.listener_port}',
-            'envoy_filter_binary': str(envoy_binary),
-            'envoy_filter_verify_timeout': 10,
-            **role_vars,
-        }
+        self.role_vars = local_role_vars(workdir, str(envoy_binary), self.admin_port, self.listener_port, **role_vars)
+        self.config_dir = pathlib.Path(self.role_vars['envoy_filter_config_dir'])
+        self.wasm_dir = pathlib.Path(self.role_vars['envoy_filter_wasm_dir'])
 
     def run(self, *filters: dict[str, t.Any], **extra_vars: t.Any) -> subprocess.CompletedProcess:
         return _run_role(dict(self.role_vars, envoy_filter_filters=list(filters), **extra_vars), self.environment, self.workdir)

@@ -15,10 +15,8 @@ import os
 import pathlib
 import signal
 import subprocess
-import time
 import uuid
 
-import pytest
 from registries import Registry
 import requests
 from test_envoy_config import Envoy, _free_port, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
@@ -127,18 +125,8 @@ class ServiceEnvoy(Envoy):
     def log_tail(self, lines: int = 30) -> str:
         return super().log_tail(lines) if self.log.exists() else '(no log)'
 
-    def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.service('status').returncode != 0:
-                pytest.fail(f'Envoy of service {self.name} is not running:\n{self.log_tail()}')
-            try:
-                if requests.get(f'{self.admin}/ready', timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f'Envoy of service {self.name} not ready within {timeout} s:\n{self.log_tail()}')
+    def exit_status(self) -> str | None:
+        return None if self.service('status').returncode == 0 else f'Envoy of service {self.name} is not running'
 
     def node_cluster(self) -> str:
         response = requests.get(f'{self.admin}/server_info', timeout=2)

@@ -18,7 +18,7 @@ import pytest
 from module_runner import publish
 from registries import Registry
 from test_envoy_config import Envoy, _free_port, envoy_binary  # noqa: F401  pylint: disable=unused-import
-from test_envoy_filter_role import _headers, _recap_changed, _run_role
+from test_envoy_filter_role import _headers, _recap_changed, _run_role, local_role_vars
 
 SWAP_TASK = "Swap each filter's ECDS file and confirm Envoy applied it"
 HOST_PULL_TASK = 'Pull each image on the host'
@@ -54,18 +54,7 @@ def images(sample_filter: pathlib.Path, sample_filter_v2: pathlib.Path, registry
 
 
 def _role_vars(workdir: pathlib.Path, envoy: str, pull_on: str, admin_port: int, listener_port: int) -> dict[str, t.Any]:
-    return {
-        'envoy_filter_registry': {'plain_http': True},
-        'envoy_filter_pull_on': pull_on,
-        'envoy_filter_controller_cache': str(workdir / 'cache'),
-        'envoy_filter_config_dir': str(workdir / 'etc-envoy'),
-        'envoy_filter_wasm_dir': str(workdir / 'wasm'),
-        'envoy_filter_admin_address': f'127.0.0.1:{admin_port}',
-        'envoy_filter_listener_address': f'127.0.0.1:{listener_port}',
-        'envoy_filter_manage_bootstrap': True,
-        'envoy_filter_binary': envoy,
-        'envoy_filter_verify_timeout': 10,
-    }
+    return local_role_vars(workdir, envoy, admin_port, listener_port, envoy_filter_pull_on=pull_on, envoy_filter_manage_bootstrap=True)
 
 
 def _succeeded(run: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -139,7 +128,7 @@ def test_check_mode_on_a_fresh_host_creates_nothing(pull_on: str, validate: bool
     envoy = str(envoy_binary) if validate else 'envoy-not-on-this-host'
     play_vars = dict(_role_vars(tmp_path, envoy, pull_on, _free_port(), _free_port()), envoy_filter_filters=[{'name': 'first', 'image': images.v1}])
     checked = _run_role(play_vars, ansible_environment, tmp_path, '--check')
-    assert not (tmp_path / 'etc-envoy').exists() and not (tmp_path / 'wasm').exists()
+    assert not (tmp_path / 'etc-envoy').exists() and not (tmp_path / 'wasm-store').exists()
     assert _recap_changed(_succeeded(checked).stdout) > 0
     # The controller's cache is filled in check mode on purpose, so that hosts can be compared with it.
     assert any((tmp_path / 'cache').glob('*.wasm')) == (pull_on == 'controller')
@@ -149,7 +138,7 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
                                                              ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     admin_port, listener_port = _free_port(), _free_port()
     base_vars = _role_vars(tmp_path, str(envoy_binary), 'host', admin_port, listener_port)
-    config_dir, wasm_dir = tmp_path / 'etc-envoy', tmp_path / 'wasm'
+    config_dir, wasm_dir = pathlib.Path(base_vars['envoy_filter_config_dir']), pathlib.Path(base_vars['envoy_filter_wasm_dir'])
     v1_module, v2_module = str(wasm_dir / f'{images.v1_sha256}.wasm'), str(wasm_dir / f'{images.v2_sha256}.wasm')
 
     def role_vars(first: str, tcp: str) -> dict[str, t.Any]:

@@ -22,6 +22,9 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 SUCCESS = 'update_success'
+# Where Envoy counts the updates of its listener (LDS) and cluster (CDS) files.
+LISTENER_UPDATES = 'listener_manager.lds.'
+CLUSTER_UPDATES = 'cluster_manager.cds.'
 REJECTED = 'update_rejected'
 _POLL_INTERVAL = 0.2
 

@@ -344,7 +344,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import EnvoyAdmin
+from ansible_collections.wasm.oci.plugins.module_utils.envoy_admin import CLUSTER_UPDATES, LISTENER_UPDATES, EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
     admin_address_of,
     dump_document,
@@ -488,8 +488,8 @@ class EnvoyConfigWriter:
                               for spec in self.params['filters'])
         # Clusters before the listener that routes to them; the bootstrap last, since Envoy reads it only at start.
         files = [
-            (os.path.join(directory, CLUSTERS_FILE), managed.clusters, 'cluster_manager.cds.', 'clusters', ()),
-            (os.path.join(directory, LISTENERS_FILE), managed.listeners, 'listener_manager.lds.', 'listeners', listener_uses),
+            (os.path.join(directory, CLUSTERS_FILE), managed.clusters, CLUSTER_UPDATES, 'clusters', ()),
+            (os.path.join(directory, LISTENERS_FILE), managed.listeners, LISTENER_UPDATES, 'listeners', listener_uses),
             (self.dest, managed.bootstrap, '', 'bootstrap', ()),
         ]
         return Plan([FileChange(path, _read(path), _encoded(document), prefix, what, uses) for path, document, prefix, what, uses in files],
@@ -548,7 +548,8 @@ class EnvoyConfigWriter:
             result['document'] = plan.document
         verify_address = self.params['verify_admin_address']
         if kind == 'bootstrap':
-            running_admin = self._running_admin(plan.files[-1].old)
+            current_bootstrap = next(change.old for change in plan.files if change.path == self.dest)
+            running_admin = self._running_admin(current_bootstrap)
             result['restart_needed'] = any(change.path == self.dest for change in changes) and running_admin is not None
             verify_address = verify_address and (running_admin or verify_address)
         if changes and not self.module.check_mode:

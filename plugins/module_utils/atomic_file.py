@@ -21,23 +21,26 @@ def _existing(path: str) -> os.stat_result | None:
         return None
 
 
-def _keep_owner(temp_path: str, existing: os.stat_result | None) -> None:
-    """Give the new file the old one's owner and group, so a service reading it as another user still can.
+def _keep_owner(temp_path: str, existing: os.stat_result | None, group: int | None) -> None:
+    """Give the new file the old one's owner and group (or ``group``), so a service reading it as another user still can.
 
-    Only root can give a file away; anyone else writes files they own, as before.
+    Only root can give a file away; anyone else writes files they own, as before. A ``group`` that cannot be set
+    is an error: the file would not be readable by those meant to read it.
     """
     if existing is not None and (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
         with contextlib.suppress(PermissionError):
             os.chown(temp_path, existing.st_uid, existing.st_gid)
+    if group is not None:
+        os.chown(temp_path, -1, group)
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str, mode: int | None = None) -> t.Iterator[t.BinaryIO]:
+def atomic_writer(path: str, mode: int | None = None, group: int | None = None) -> t.Iterator[t.BinaryIO]:
     """Yield a file beside ``path``; on success it is synced and renamed over ``path``.
 
     The new file keeps the owner, group and mode of the one it replaces (the mode unless
-    ``mode`` is given). On any exception the temporary file is removed and ``path`` is
-    left as it was.
+    ``mode`` is given, the group unless ``group`` is). The temporary file is never more
+    open than the final one. On any exception it is removed and ``path`` is left as it was.
     """
     existing = _existing(path)
     if mode is None:
@@ -49,7 +52,7 @@ def atomic_writer(path: str, mode: int | None = None) -> t.Iterator[t.BinaryIO]:
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
-        _keep_owner(temp_path, existing)
+        _keep_owner(temp_path, existing, group)
         os.chmod(temp_path, mode)
         os.replace(temp_path, path)
     except BaseException:
@@ -59,8 +62,8 @@ def atomic_writer(path: str, mode: int | None = None) -> t.Iterator[t.BinaryIO]:
     _fsync_directory(directory)
 
 
-def write_atomically(path: str, data: bytes, mode: int | None = None) -> None:
-    with atomic_writer(path, mode) as stream:
+def write_atomically(path: str, data: bytes, mode: int | None = None, group: int | None = None) -> None:
+    with atomic_writer(path, mode, group) as stream:
         stream.write(data)
 
 

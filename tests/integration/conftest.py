@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import subprocess
+import shutil
 import sys
-import typing as t
 
 import pytest
+
+# Before the harness is imported, so that its asserts report as the tests' do.
+pytest.register_assert_rewrite('harness')
+
+from harness.envoy import NEWER_HOST_FILTER, envoy_binary_path, wat2wasm  # noqa: E402
+from harness.fleet import fleet  # noqa: E402,F401  (the fleet fixture)  pylint: disable=unused-import
+from harness.registries import *  # noqa: E402,F401,F403  (registry fixtures)  # pylint: disable=wildcard-import,unused-wildcard-import
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FILTERS_DIR = pathlib.Path(os.environ.get('WASM_OCI_FILTERS', REPO_ROOT / '.build' / 'filters'))
@@ -52,18 +57,22 @@ def ansible_environment() -> dict[str, str]:
     )
 
 
-def run_target(target: str, variables: dict[str, t.Any], environment: dict[str, str], workdir: pathlib.Path) -> None:
-    """Run an integration target (a role under targets/) on localhost, failing the test with its output."""
-    playbook = workdir / f'{target}.yml'
-    playbook.write_text(
-        f'- hosts: localhost\n  connection: local\n  gather_facts: false\n  roles: [{target}]\n', encoding='utf-8'
-    )
-    variables_file = workdir / f'{target}-vars.json'
-    variables_file.write_text(json.dumps(variables), encoding='utf-8')
-    command = ['ansible-playbook', '-i', 'localhost,', str(playbook), '-e', f'@{variables_file}']
-    completed = subprocess.run(command, env=environment, capture_output=True, text=True, check=False, timeout=600)
-    if completed.returncode != 0:
-        pytest.fail(f'target {target} failed (exit {completed.returncode}):\n{completed.stdout}\n{completed.stderr}')
+@pytest.fixture(scope='module')
+def envoy_binary() -> pathlib.Path:
+    return envoy_binary_path()
 
 
-from registries import *  # noqa: F401,F403  (registry fixtures)  # pylint: disable=wildcard-import,unused-wildcard-import
+@pytest.fixture
+def modules(sample_filter: pathlib.Path, sample_filter_v2: pathlib.Path, tmp_path: pathlib.Path) -> dict[str, pathlib.Path]:
+    """v1 and v2 of the sample filter; a proxy-wasm module that needs a host function Envoy 1.40 lacks, which Envoy
+    rejects when it loads it; and a valid Wasm module that is no proxy-wasm filter, which the collection refuses itself."""
+    wasm_dir = tmp_path / 'wasm'
+    wasm_dir.mkdir()
+    copies = {name: wasm_dir / f'{name}.wasm' for name in ('v1', 'v2')}
+    shutil.copyfile(sample_filter, copies['v1'])
+    shutil.copyfile(sample_filter_v2, copies['v2'])
+    return {
+        **copies,
+        'newer_host': wat2wasm(NEWER_HOST_FILTER, wasm_dir / 'newer_host.wasm'),
+        'empty': wat2wasm('(module)\n', wasm_dir / 'empty.wasm'),
+    }

@@ -14,10 +14,11 @@ import threading
 import time
 
 import requests
-from fleet import Fleet, FleetHost, fleet  # noqa: F401  pylint: disable=unused-import
-from module_runner import publish
-from registries import Registry
-from test_envoy_config import HEADER, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
+
+from harness.envoy import HEADER
+from harness.fleet import Fleet, FleetHost
+from harness.module_runner import publish
+from harness.registries import Registry
 
 ADMIN_PORT = 9901
 LISTENER_PORT = 10000
@@ -72,7 +73,7 @@ def _header(host: FleetHost) -> str | None:
     return response.headers.get(HEADER)
 
 
-def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
+def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],
                        registry_plain: Registry, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     repository = f'{registry_plain.host}/filters/fleet'
     images = {name: publish(str(modules[name]), name, repository, ansible_environment, str(tmp_path / 'layout')) for name in ('v1', 'v2', 'newer_host')}

@@ -17,10 +17,11 @@ import signal
 import subprocess
 import uuid
 
-from registries import Registry
 import requests
-from test_envoy_config import Envoy, _free_port, envoy_binary, modules  # noqa: F401  pylint: disable=unused-import
-from test_envoy_filter_role import LocalRollout, _headers, _recap_changed
+
+from harness.envoy import Envoy, free_port
+from harness.registries import Registry
+from harness.role import LocalRollout, headers, recap_changed
 
 SERVICE_COMMAND = '/usr/sbin/service'
 INIT_DIR = pathlib.Path('/etc/init.d')
@@ -156,7 +157,7 @@ def _task_outcome(output: str, task: str) -> str:
     return next(line.split(':', 1)[0] for line in lines[header + 1:] if line.startswith(outcomes))
 
 
-def test_bootstrap_change_restarts_envoy_through_sysv_service(envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],  # noqa: F811
+def test_bootstrap_change_restarts_envoy_through_sysv_service(envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],
                                                               registry_plain: Registry, ansible_environment: dict[str, str],
                                                               tmp_path: pathlib.Path) -> None:
     rollout = LocalRollout(envoy_binary, modules, registry_plain, ansible_environment, tmp_path, envoy_filter_manage_bootstrap=True)
@@ -172,7 +173,7 @@ def test_bootstrap_change_restarts_envoy_through_sysv_service(envoy_binary: path
         assert started.returncode == 0, started.stdout + started.stderr
         envoy.wait_ready()
         first_pid = envoy.pid()
-        assert _headers(envoy) == ['add_header']
+        assert headers(envoy) == ['add_header']
         assert envoy.node_cluster() == 'envoy'
 
         moved = rollout.run(add_header, envoy_filter_cluster='edge', envoy_filter_service=envoy.name)
@@ -183,15 +184,15 @@ def test_bootstrap_change_restarts_envoy_through_sysv_service(envoy_binary: path
         restarted_pid = envoy.pid()
         assert restarted_pid is not None and restarted_pid != first_pid, (first_pid, restarted_pid)
         assert envoy.node_cluster() == 'edge', json.dumps(requests.get(f'{envoy.admin}/server_info', timeout=2).json(), indent=1)
-        assert _headers(envoy) == ['add_header']
+        assert headers(envoy) == ['add_header']
 
         again = rollout.run(add_header, envoy_filter_cluster='edge', envoy_filter_service=envoy.name)
-        assert again.returncode == 0 and _recap_changed(again.stdout) == 0, again.stdout
+        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
         assert _task_outcome(again.stdout, RESTART_TASK) == 'skipping', again.stdout
         assert envoy.pid() == restarted_pid and envoy.service('status').returncode == 0
 
         # A new admin address: the Envoy to restart is found at the old one, and the role waits for it at the new one.
-        new_admin_port = _free_port()
+        new_admin_port = free_port()
         rollout.role_vars['envoy_filter_admin_address'] = f'127.0.0.1:{new_admin_port}'
         readdressed = rollout.run(add_header, envoy_filter_cluster='edge', envoy_filter_service=envoy.name)
         assert readdressed.returncode == 0, readdressed.stdout + readdressed.stderr

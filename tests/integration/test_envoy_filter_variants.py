@@ -15,10 +15,11 @@ import subprocess
 import typing as t
 
 import pytest
-from module_runner import publish
-from registries import Registry
-from test_envoy_config import Envoy, _free_port, envoy_binary  # noqa: F401  pylint: disable=unused-import
-from test_envoy_filter_role import _headers, _recap_changed, _run_role, local_role_vars
+
+from harness.envoy import Envoy, free_port
+from harness.module_runner import publish
+from harness.registries import Registry
+from harness.role import headers, local_role_vars, recap_changed, run_role
 
 SWAP_TASK = "Swap each filter's ECDS file and confirm Envoy applied it"
 HOST_PULL_TASK = 'Pull each image on the host'
@@ -122,21 +123,21 @@ def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str,
     pytest.param('controller', True, id='controller-pull-validated'),
     pytest.param('host', False, id='host-pull'),
 ])
-def test_check_mode_on_a_fresh_host_creates_nothing(pull_on: str, validate: bool, envoy_binary: pathlib.Path,  # noqa: F811
+def test_check_mode_on_a_fresh_host_creates_nothing(pull_on: str, validate: bool, envoy_binary: pathlib.Path,
                                                     images: Images, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
     # Without the binary on the host the role skips `envoy --mode validate`.
     envoy = str(envoy_binary) if validate else 'envoy-not-on-this-host'
-    play_vars = dict(_role_vars(tmp_path, envoy, pull_on, _free_port(), _free_port()), envoy_filter_filters=[{'name': 'first', 'image': images.v1}])
-    checked = _run_role(play_vars, ansible_environment, tmp_path, '--check')
+    play_vars = dict(_role_vars(tmp_path, envoy, pull_on, free_port(), free_port()), envoy_filter_filters=[{'name': 'first', 'image': images.v1}])
+    checked = run_role(play_vars, ansible_environment, tmp_path, '--check')
     assert not (tmp_path / 'etc-envoy').exists() and not (tmp_path / 'wasm-store').exists()
-    assert _recap_changed(_succeeded(checked).stdout) > 0
+    assert recap_changed(_succeeded(checked).stdout) > 0
     # The controller's cache is filled in check mode on purpose, so that hosts can be compared with it.
     assert any((tmp_path / 'cache').glob('*.wasm')) == (pull_on == 'controller')
 
 
-def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathlib.Path, images: Images,  # noqa: F811
+def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathlib.Path, images: Images,
                                                              ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
-    admin_port, listener_port = _free_port(), _free_port()
+    admin_port, listener_port = free_port(), free_port()
     base_vars = _role_vars(tmp_path, str(envoy_binary), 'host', admin_port, listener_port)
     config_dir, wasm_dir = pathlib.Path(base_vars['envoy_filter_config_dir']), pathlib.Path(base_vars['envoy_filter_wasm_dir'])
     v1_module, v2_module = str(wasm_dir / f'{images.v1_sha256}.wasm'), str(wasm_dir / f'{images.v2_sha256}.wasm')
@@ -151,9 +152,9 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
 
     def rollout_twice(first: str, tcp: str) -> subprocess.CompletedProcess:
         """A real rollout, and the identical second run, which must change nothing."""
-        rolled_out = _succeeded(_run_role(role_vars(first, tcp), ansible_environment, tmp_path))
-        again = _succeeded(_run_role(role_vars(first, tcp), ansible_environment, tmp_path))
-        assert _recap_changed(again.stdout) == 0, again.stdout
+        rolled_out = _succeeded(run_role(role_vars(first, tcp), ansible_environment, tmp_path))
+        again = _succeeded(run_role(role_vars(first, tcp), ansible_environment, tmp_path))
+        assert recap_changed(again.stdout) == 0, again.stdout
         return rolled_out
 
     rollout_twice(images.v1, images.v1)
@@ -169,36 +170,36 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
     try:
         envoy.wait_ready()
         pid = envoy.process.pid
-        assert _headers(envoy) == [V1_MARK, V2_MARK]
+        assert headers(envoy) == [V1_MARK, V2_MARK]
         assert _network_counter(envoy, 'tcp', 'update_success') == 1, envoy.log_tail()
 
         deployed = _snapshot(config_dir, wasm_dir)
-        checked = _succeeded(_run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--check', '--diff'))
-        assert _recap_changed(checked.stdout) > 0
+        checked = _succeeded(run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--check', '--diff'))
+        assert recap_changed(checked.stdout) > 0
         _assert_only_changed(checked.stdout, 'first', tasks=[SWAP_TASK])
         _assert_module_diff(checked.stdout, config_dir, 'first', v1_module, v2_module)
         assert _snapshot(config_dir, wasm_dir) == deployed
-        assert _headers(envoy) == [V1_MARK, V2_MARK]
+        assert headers(envoy) == [V1_MARK, V2_MARK]
 
-        updated = _succeeded(_run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--diff'))
+        updated = _succeeded(run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--diff'))
         _assert_only_changed(updated.stdout, 'first')
         assert 'Envoy applied the new config of filter first' in updated.stdout
         _assert_module_diff(updated.stdout, config_dir, 'first', v1_module, v2_module)
-        assert _headers(envoy) == [V2_MARK, V2_MARK]
+        assert headers(envoy) == [V2_MARK, V2_MARK]
 
         # The next rollout changes tcp alone: first and second coming out of it unchanged shows the update above settled.
         network_update = rollout_twice(images.v2, images.v2)
         _assert_only_changed(network_update.stdout, 'tcp')
         assert 'Envoy applied the new config of filter tcp' in network_update.stdout
         assert (_network_counter(envoy, 'tcp', 'update_success'), _network_counter(envoy, 'tcp', 'update_rejected')) == (2, 0)
-        assert _headers(envoy) == [V2_MARK, V2_MARK]
+        assert headers(envoy) == [V2_MARK, V2_MARK]
 
         # The network filter leaves the listener, then its ECDS file and its host-pulled copy go.
         assert (wasm_dir / '.tcp.pulled.wasm').is_file()
         removed = base_vars | {'envoy_filter_filters': role_vars(images.v2, images.v2)['envoy_filter_filters'][:2] + [{'name': 'tcp', 'state': 'absent'}]}
-        _succeeded(_run_role(removed, ansible_environment, tmp_path))
+        _succeeded(run_role(removed, ansible_environment, tmp_path))
         assert not (config_dir / 'ecds' / 'tcp.yaml').exists() and not (wasm_dir / '.tcp.pulled.wasm').exists()
-        assert _headers(envoy) == [V2_MARK, V2_MARK]
+        assert headers(envoy) == [V2_MARK, V2_MARK]
         assert envoy.process.pid == pid and envoy.process.poll() is None
     finally:
         envoy.stop()
@@ -213,7 +214,7 @@ def test_hosts_with_their_own_images_get_them_from_the_controller(images: Images
         f'{host} ansible_connection=local envoy_filter_config_dir={tmp_path / host / "etc-envoy"} '
         f'envoy_filter_wasm_dir={tmp_path / host / "wasm"} filter_image={image}\n'
         for host, image in (('one', images.v1), ('two', images.v2))), encoding='utf-8')
-    play_vars = {key: value for key, value in _role_vars(tmp_path, 'envoy-not-on-this-host', 'controller', _free_port(), _free_port()).items()
+    play_vars = {key: value for key, value in _role_vars(tmp_path, 'envoy-not-on-this-host', 'controller', free_port(), free_port()).items()
                  if key not in ('envoy_filter_config_dir', 'envoy_filter_wasm_dir')}
     play_vars['envoy_filter_filters'] = [{'name': 'first', 'image': '{{ filter_image }}'}]
     variables = tmp_path / 'vars.json'

@@ -1,4 +1,4 @@
-"""Self-tests of the fleet harness (fleet.py): SSH hosts in network namespaces, reached by real Ansible and ssh."""
+"""Self-tests of the fleet harness (harness/fleet.py): SSH hosts in network namespaces, reached by real Ansible and ssh."""
 
 from __future__ import annotations
 
@@ -15,15 +15,7 @@ import time
 import pytest
 import yaml
 
-from fleet import (  # pylint: disable=unused-import
-    FLEET_GROUP,
-    FLEET_NETWORK,
-    Fleet,
-    FleetError,
-    cleanup_stale_fleets,
-    fleet,
-    start_fleet,
-)
+from harness.fleet import FLEET_GROUP, FLEET_NETWORK, Fleet, FleetError, cleanup_stale_fleets, start_fleet
 
 ANSIBLE = pathlib.Path(sys.executable).parent / 'ansible'
 HERE = pathlib.Path(__file__).resolve().parent
@@ -167,7 +159,7 @@ def test_leftovers_of_a_crashed_run_are_removed(fleet: Fleet, tmp_path: pathlib.
         """
         import json, pathlib, sys, time
         sys.path.insert(0, sys.argv[1])
-        import fleet
+        from harness import fleet
         running = fleet.Fleet(pathlib.Path(sys.argv[2]), 1).start()
         host = running.hosts[0]
         print(json.dumps({'namespace': host.namespace, 'veth': host.veth, 'sshd': running._sshd[host.namespace].pid,

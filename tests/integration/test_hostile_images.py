@@ -21,8 +21,9 @@ import urllib.parse
 
 import pytest
 import requests
-from module_runner import run_module
-from registries import Registry, skopeo_inspect_raw, skopeo_push
+
+from harness.module_runner import run_module
+from harness.registries import Registry, skopeo_inspect_raw, skopeo_push
 
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json'

@@ -21,8 +21,9 @@ import typing as t
 
 import oras.provider
 import pytest
-from module_runner import run_module
-from registries import Registry, make_oci_layout, run_skopeo, skopeo_args, skopeo_inspect_raw, skopeo_push
+
+from harness.module_runner import run_module
+from harness.registries import Registry, make_oci_layout, run_skopeo, skopeo_args, skopeo_inspect_raw, skopeo_push
 
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 OCI_INDEX = 'application/vnd.oci.image.index.v1+json'

@@ -1,4 +1,4 @@
-"""Self-tests of the registry harness (registries.py): each kind of registry works with real clients."""
+"""Self-tests of the registry harness (harness/registries.py): each kind of registry works with real clients."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from registries import (
+from harness.registries import (
     FaultyFront,
     OciImage,
     Registry,
@@ -21,7 +21,7 @@ from registries import (
     skopeo_inspect_raw,
     start_registry,
 )
-from token_service import TokenService
+from harness.token_service import TokenService
 
 KINDS = ['plain', 'basic', 'tls', 'token']
 

@@ -14,13 +14,13 @@ import pathlib
 import typing as t
 
 import pytest
-from registries import Registry
 
 from ansible_collections.wasm.oci.plugins.module_utils import registry_client as client_module
 from ansible_collections.wasm.oci.plugins.module_utils.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils.registry_client import RegistryClient
 from ansible_collections.wasm.oci.plugins.module_utils.registry_options import connect, registry_argument_spec
+from harness.registries import Registry
 
 
 def _params(registry: Registry, **overrides: t.Any) -> dict[str, t.Any]:

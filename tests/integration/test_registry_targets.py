@@ -6,8 +6,9 @@ import pathlib
 import typing as t
 
 import pytest
-from conftest import run_target
-from registries import Registry, skopeo_args
+
+from harness.registries import Registry, skopeo_args
+from harness.targets import run_target
 
 REGISTRY_KINDS = ['plain', 'basic', 'tls', 'token']
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from conftest import run_target
+from harness.targets import run_target
 
 
 def test_wasm_image_build(sample_filter: pathlib.Path, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:

@@ -16,6 +16,11 @@ One definition each:
   from files (file-based LDS and CDS), so adding or removing a filter needs no restart;
 * :func:`referenced_ecds_paths`: the ECDS files a bootstrap (or a listener file) uses.
 
+Every document Envoy watches carries a ``version_info``: Envoy reports the version it
+accepted as a ``version_text`` stat, which is how an update is confirmed and how anyone
+can tell which image a filter runs. An ECDS file's version names the image reference,
+its manifest digest and a fingerprint of the whole document.
+
 :func:`dump_document` writes any of them as indented, key-sorted JSON, which Envoy
 reads from a ``.yaml`` file (JSON is YAML), so hosts need no YAML library.
 """
@@ -23,6 +28,7 @@ reads from a ``.yaml`` file (JSON is YAML), so hosts need no YAML library.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import json
 import os
@@ -220,13 +226,38 @@ def wasm_typed_config(wasm: WasmFilter) -> dict[str, t.Any]:
     return {'@type': WASM_TYPE_URLS[wasm.filter_type], 'config': config}
 
 
-def ecds_document(wasm: WasmFilter) -> dict[str, t.Any]:
+@dataclasses.dataclass(frozen=True)
+class ImageIdentity:
+    """The image a filter's module came from, as an ECDS file names it."""
+
+    reference: str
+    digest: str
+
+    def __str__(self) -> str:
+        return f'{self.reference} ({self.digest})'
+
+
+def with_version(document: dict[str, t.Any], identity: ImageIdentity | None = None) -> dict[str, t.Any]:
+    """``document`` with its ``version_info``: a fingerprint of the rest, after the image identity when given."""
+    body = {key: value for key, value in document.items() if key != 'version_info'}
+    fingerprint = hashlib.sha256(dump_document(body).encode('utf-8')).hexdigest()[:16]
+    version = f'{identity.reference} {identity.digest} {fingerprint}' if identity else fingerprint
+    return dict(body, version_info=version)
+
+
+def image_identity(document: t.Any) -> ImageIdentity | None:
+    """The image an ECDS file names in its ``version_info``, if it names one."""
+    version = document.get('version_info') if isinstance(document, dict) else None
+    parts = version.split(' ') if isinstance(version, str) else []
+    return ImageIdentity(parts[0], parts[1]) if len(parts) == 3 else None
+
+
+def ecds_document(wasm: WasmFilter, identity: ImageIdentity | None = None) -> dict[str, t.Any]:
     """The discovery response a ``path_config_source`` of extension config discovery reads.
 
-    Envoy 1.40 needs neither ``version_info`` nor ``type_url`` in it; the resource's name
-    must be the filter name the bootstrap's entry uses.
+    The resource's name must be the filter name the bootstrap's entry uses.
     """
-    return {
+    return with_version({
         'resources': [
             {
                 '@type': TYPED_EXTENSION_CONFIG_TYPE_URL,
@@ -234,7 +265,7 @@ def ecds_document(wasm: WasmFilter) -> dict[str, t.Any]:
                 'typed_config': wasm_typed_config(wasm),
             }
         ]
-    }
+    }, identity)
 
 
 def ecds_filter_entry(reference: FilterReference) -> dict[str, t.Any]:
@@ -400,8 +431,8 @@ def managed_config(
             'admin': {'address': _ip_address(admin_address, 'admin_address')},
             'dynamic_resources': {'lds_config': _path_source(listeners_path), 'cds_config': _path_source(clusters_path)},
         },
-        listeners={'resources': [_listener(listener_address, filters, upstream)]},
-        clusters={'resources': clusters},
+        listeners=with_version({'resources': [_listener(listener_address, filters, upstream)]}),
+        clusters=with_version({'resources': clusters}),
     )
 
 
@@ -483,6 +514,12 @@ def admin_address_of(bootstrap: t.Any) -> str | None:
         return None
     host = address['address']
     return f'[{host}]:{address["port_value"]}' if ':' in host else f'{host}:{address["port_value"]}'
+
+
+def node_id_of(bootstrap: t.Any) -> str | None:
+    node = bootstrap.get('node') if isinstance(bootstrap, dict) else None
+    node_id = node.get('id') if isinstance(node, dict) else None
+    return node_id if isinstance(node_id, str) else None
 
 
 def listener_file(bootstrap: t.Any) -> str | None:

@@ -5,27 +5,32 @@
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 
 import pytest
 import yaml
 
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     EnvoyConfigError,
+    ImageIdentity,
     WasmFilter,
+    admin_address_of,
     dump_document,
     ecds_document,
     ecds_filter_entry,
     filter_reference,
     filter_stanza,
-    admin_address_of,
+    image_identity,
     listener_file,
     managed_config,
     module_files,
-    referenced_ecds_paths,
+    node_id_of,
     parse_address,
+    referenced_ecds_paths,
     wasm_filter,
     wasm_typed_config,
+    with_version,
 )
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
@@ -33,6 +38,8 @@ MODULE = '/var/lib/envoy/wasm/0f8a.wasm'
 ECDS = '/etc/envoy/ecds/add_header.yaml'
 HTTP_WASM = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'
 NETWORK_WASM = 'type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm'
+FINGERPRINT = re.compile(r'[0-9a-f]{16}')
+IDENTITY = ImageIdentity('ghcr.io/example/add_header:1.0.0', 'sha256:' + 'a' * 64)
 ROUTER = {'name': 'envoy.filters.http.router', 'typed_config': {'@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router'}}
 
 
@@ -70,7 +77,9 @@ def test_full_ecds_document_is_exact() -> None:
         'tcp_meter', MODULE, root_id='meter', vm_id='shared', configuration={'b': [1, 2], 'a': 'x'},
         environment={'MODE': 'strict'}, failure_policy='FAIL_RELOAD', filter_type='network', image_root_ids=['meter'],
     )
-    assert ecds_document(wasm) == {
+    document = ecds_document(wasm)
+    assert FINGERPRINT.fullmatch(document.pop('version_info'))
+    assert document == {
         'resources': [
             {
                 '@type': 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig',
@@ -269,14 +278,17 @@ def test_managed_config_takes_listeners_and_clusters_from_files() -> None:
         },
     }
     static = managed.validation_bootstrap()
-    assert managed.listeners == {'resources': [dict(static['static_resources']['listeners'][0],
-                                                    **{'@type': 'type.googleapis.com/envoy.config.listener.v3.Listener'})]}
-    assert managed.clusters == {'resources': [dict(static['static_resources']['clusters'][0],
-                                                   **{'@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster'})]}
+    # Envoy watches both files, so each carries the version it reports once it took the file.
+    assert managed.listeners == with_version({'resources': [dict(static['static_resources']['listeners'][0],
+                                                                 **{'@type': 'type.googleapis.com/envoy.config.listener.v3.Listener'})]})
+    assert managed.clusters == with_version({'resources': [dict(static['static_resources']['clusters'][0],
+                                                                **{'@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster'})]})
+    assert FINGERPRINT.fullmatch(managed.listeners['version_info']) and FINGERPRINT.fullmatch(managed.clusters['version_info'])
     assert 'dynamic_resources' not in static and static['node'] == managed.bootstrap['node']
+    assert 'version_info' not in static and 'version_info' not in managed.bootstrap
     assert listener_file(managed.bootstrap) == '/etc/envoy/lds.yaml'
     assert referenced_ecds_paths(managed.listeners) == {'/e/a.yaml'}
-    assert managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [], '/e/l', '/e/c').clusters == {'resources': []}
+    assert managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [], '/e/l', '/e/c').clusters == with_version({'resources': []})
 
 
 def test_managed_config_file_paths_must_be_absolute() -> None:
@@ -406,3 +418,68 @@ def test_admin_address_of_a_bootstrap() -> None:
     assert admin_address_of({'admin': {'address': {'pipe': {'path': '/run/envoy.sock'}}}}) is None
     assert admin_address_of({'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': '9901'}}}}) is None
     assert admin_address_of(None) is None and admin_address_of({'admin': None}) is None
+
+
+def test_node_id_of_a_bootstrap() -> None:
+    assert node_id_of(_static_bootstrap('edge-1', 'c', '127.0.0.1:9901', '127.0.0.1:1', [])) == 'edge-1'
+    assert node_id_of({'node': {'cluster': 'c'}}) is None and node_id_of({'node': {'id': 7}}) is None
+    assert node_id_of({'node': 'edge-1'}) is None and node_id_of(None) is None and node_id_of([]) is None
+
+
+def test_version_is_a_fingerprint_of_the_rest_after_the_image_identity() -> None:
+    document = {'resources': [{'name': 'a'}]}
+    plain, named = with_version(document), with_version(document, IDENTITY)
+    fingerprint = plain['version_info']
+    assert FINGERPRINT.fullmatch(fingerprint)
+    assert named == dict(document, version_info=f'{IDENTITY.reference} {IDENTITY.digest} {fingerprint}')
+    # The version is no part of what it fingerprints, so versioning again changes nothing.
+    assert with_version(named, IDENTITY) == named and with_version(dict(document, version_info='old')) == plain
+    assert document == {'resources': [{'name': 'a'}]}
+
+
+def _filter_version(**options: t.Any) -> str:
+    wasm = wasm_filter('add_header', options.pop('module', MODULE), root_id='add_header', **options)
+    return ecds_document(wasm, IDENTITY)['version_info']
+
+
+@pytest.mark.parametrize('options', [
+    pytest.param({'configuration': {'header': 'y'}}, id='configuration'),
+    pytest.param({'configuration': '{"header":"x"} '}, id='configuration-text'),
+    pytest.param({'environment': {'KEY': 'other'}}, id='environment'),
+    pytest.param({'module': '/var/lib/envoy/wasm/other.wasm'}, id='module'),
+    pytest.param({'failure_policy': 'FAIL_OPEN'}, id='failure-policy'),
+])
+def test_fingerprint_changes_with_the_configuration(options: dict[str, t.Any]) -> None:
+    base = {'configuration': {'header': 'x'}, 'environment': {'KEY': 'secret'}}
+    assert _filter_version(**base) == _filter_version(**base)
+    changed = _filter_version(**dict(base, **options))
+    assert changed != _filter_version(**base)
+    assert changed.split(' ')[:2] == [IDENTITY.reference, IDENTITY.digest]
+
+
+def test_image_identity_is_read_back_from_an_ecds_document() -> None:
+    wasm = wasm_filter('add_header', MODULE, root_id='add_header')
+    assert image_identity(ecds_document(wasm, IDENTITY)) == IDENTITY
+    assert str(IDENTITY) == f'ghcr.io/example/add_header:1.0.0 (sha256:{"a" * 64})'
+    assert image_identity(json.loads(dump_document(ecds_document(wasm, IDENTITY)))) == IDENTITY
+
+
+@pytest.mark.parametrize('document', [
+    pytest.param(ecds_document(wasm_filter('f', MODULE, root_id='r')), id='no-identity'),
+    pytest.param({'version_info': 'a b'}, id='two-parts'),
+    pytest.param({'version_info': 'a b c d'}, id='four-parts'),
+    pytest.param({'version_info': 7}, id='not-text'),
+    pytest.param({}, id='no-version'),
+    pytest.param(None, id='no-document'),
+    pytest.param(['a b c'], id='list'),
+])
+def test_image_identity_of_a_document_naming_no_image_is_none(document: t.Any) -> None:
+    assert image_identity(document) is None
+
+
+def test_listener_version_follows_the_filter_list() -> None:
+    def listeners(*names: str) -> dict[str, t.Any]:
+        references = [filter_reference(name, f'/e/{name}.yaml') for name in names]
+        return managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', references, '/e/l', '/e/c').listeners
+    assert listeners('a')['version_info'] == listeners('a')['version_info']
+    assert len({listeners(*names)['version_info'] for names in [(), ('a',), ('b',), ('a', 'b'), ('b', 'a')]}) == 5

@@ -49,7 +49,7 @@ import bcrypt
 import pytest
 import requests
 
-from token_service import TokenService, User, serve_in_thread, stop_serving
+from .token_service import TokenService, User, serve_in_thread, stop_serving
 
 __all__ = [
     # fixtures

@@ -11,25 +11,24 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.wasm.oci.plugins.module_utils import envoy_files
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_config import (
+from ansible_collections.wasm.oci.plugins.module_utils._envoy import host_files
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     dump_document,
     ecds_document,
     filter_reference,
     managed_config,
     wasm_filter,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.envoy_files import (
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
     bootstrap_ecds_paths,
-    check_filter_module,
+    ecds_file_names,
     is_ecds_document,
     load_document,
     modules_in_use,
-    stored_modules,
+    parse_document,
+    read_bytes,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
-from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module, proxy_module
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 DOCUMENT = {'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': 9901}}}}
 YAML_TEXT = 'admin:\n  address:\n    socket_address:\n      address: 127.0.0.1\n      port_value: 9901\n'
@@ -78,7 +77,7 @@ def test_unreadable_file_is_named(tmp_path: pathlib.Path, make_unreadable: t.Cal
 
 
 def test_without_pyyaml_json_still_loads_and_yaml_asks_for_python3_yaml(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(envoy_files, 'HAS_YAML', False)
+    monkeypatch.setattr(host_files, 'HAS_YAML', False)
     json_path, yaml_path = tmp_path / 'a.json', tmp_path / 'b.yaml'
     json_path.write_text(dump_document(DOCUMENT))
     yaml_path.write_text(YAML_TEXT)
@@ -117,7 +116,7 @@ static_resources:
                       type_urls: [type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm]
                   - name: envoy.filters.http.router
 """)
-    assert bootstrap_ecds_paths(str(bootstrap)) == {f'{tmp_path}/ecds/tcp_meter.yaml', f'{tmp_path}/ecds/add_header.yaml'}
+    assert bootstrap_ecds_paths(load_document(str(bootstrap))) == {f'{tmp_path}/ecds/tcp_meter.yaml', f'{tmp_path}/ecds/add_header.yaml'}
 
 
 def _managed_bootstrap(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, set[str]]:
@@ -137,14 +136,14 @@ def _managed_bootstrap(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Pa
 
 def test_bootstrap_with_a_listener_file_gives_the_ecds_files_that_file_names(tmp_path: pathlib.Path) -> None:
     bootstrap_path, _listeners_path, ecds_paths = _managed_bootstrap(tmp_path)
-    assert bootstrap_ecds_paths(str(bootstrap_path)) == ecds_paths
+    assert bootstrap_ecds_paths(load_document(str(bootstrap_path))) == ecds_paths
 
 
 def test_missing_listener_file_is_an_error(tmp_path: pathlib.Path) -> None:
     bootstrap_path, listeners_path, _ecds_paths = _managed_bootstrap(tmp_path)
     listeners_path.unlink()
     with pytest.raises(WasmOciError, match=f'^{listeners_path} does not exist$'):
-        bootstrap_ecds_paths(str(bootstrap_path))
+        bootstrap_ecds_paths(load_document(str(bootstrap_path)))
 
 
 def test_modules_in_use_reads_the_ecds_files_and_their_previous_versions_only(tmp_path: pathlib.Path) -> None:
@@ -178,67 +177,6 @@ def test_an_unparsable_ecds_file_fails_so_nothing_is_pruned(tmp_path: pathlib.Pa
         modules_in_use(str(tmp_path))
 
 
-def test_stored_modules_lists_content_addressed_modules_sorted(tmp_path: pathlib.Path) -> None:
-    wasm_dir = tmp_path / 'wasm'
-    wasm_dir.mkdir()
-    modules = sorted(_module_name(content) for content in ('v1', 'v2', 'v3'))
-    for file_name in reversed(modules):
-        (wasm_dir / file_name).write_bytes(b'')
-    for other in ('filter.wasm', modules[0][1:], modules[0].upper(), modules[0] + '.tmp', modules[0][:-5] + '.txt'):
-        (wasm_dir / other).write_bytes(b'')
-    assert stored_modules(f'{tmp_path}/./wasm/') == [str(wasm_dir / file_name) for file_name in modules]
-
-
-def test_stored_modules_of_a_missing_directory_is_empty(tmp_path: pathlib.Path) -> None:
-    assert stored_modules(str(tmp_path / 'absent')) == []
-
-
-def test_stored_modules_of_a_relative_directory_are_absolute(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / 'wasm').mkdir()
-    module = _module_name('v1')
-    (tmp_path / 'wasm' / module).write_bytes(b'')
-    monkeypatch.chdir(tmp_path)
-    assert stored_modules('wasm') == [str(tmp_path / 'wasm' / module)]
-
-
-def _not_wasm_reason(path: pathlib.Path) -> str:
-    with pytest.raises(WasmModuleError) as caught:
-        inspect_wasm(path.read_bytes(), str(path))
-    return f'Envoy cannot run {path} as a filter: {caught.value}'
-
-
-@pytest.mark.parametrize('content, expected', [
-    pytest.param(build_module(function_exports=('proxy_on_vm_start', 'proxy_on_configure')),
-                 lambda path: f'Envoy cannot run {path} as a filter: it exports no proxy_abi_version_* function', id='no-abi-export'),
-    pytest.param(b'<html>not found</html>', _not_wasm_reason, id='not-wasm'),
-    pytest.param(None, lambda path: f'Cannot read the module {path}: No such file or directory', id='missing'),
-])
-def test_check_filter_module_refuses_what_envoy_cannot_run(tmp_path: pathlib.Path, content: bytes | None,
-                                                           expected: t.Callable[[pathlib.Path], str]) -> None:
-    path = tmp_path / 'module.wasm'
-    if content is not None:
-        path.write_bytes(content)
-    with pytest.raises(WasmOciError) as caught:
-        check_filter_module(str(path))
-    assert str(caught.value).startswith(expected(path))
-
-
-def test_check_filter_module_takes_a_proxy_wasm_module(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / 'module.wasm'
-    path.write_bytes(proxy_module())
-    check_filter_module(str(path))
-
-
-def test_a_module_named_through_a_symlinked_directory_is_in_use(tmp_path: pathlib.Path) -> None:
-    (tmp_path / 'real').mkdir()
-    (tmp_path / 'link').symlink_to(tmp_path / 'real')
-    module = _module_name('v1')
-    (tmp_path / 'real' / module).write_bytes(b'')
-    (tmp_path / 'ecds').mkdir()
-    (tmp_path / 'ecds' / 'add_header.yaml').write_text(_ecds_text('add_header', str(tmp_path / 'real' / module)))
-    assert set(stored_modules(str(tmp_path / 'link'))) <= modules_in_use(str(tmp_path / 'ecds'))
-
-
 @pytest.mark.parametrize('document, expected', [
     (ecds_document(wasm_filter('f', '/m.wasm', root_id='r')), True),
     ({'resources': []}, True),
@@ -248,3 +186,28 @@ def test_a_module_named_through_a_symlinked_directory_is_in_use(tmp_path: pathli
 ])
 def test_is_ecds_document(document: t.Any, expected: bool) -> None:
     assert is_ecds_document(document) is expected
+
+
+def test_read_bytes_gives_none_for_a_missing_file_and_names_an_unreadable_one(tmp_path: pathlib.Path) -> None:
+    (tmp_path / 'file').write_bytes(b'\x00bytes')
+    assert read_bytes(str(tmp_path / 'file')) == b'\x00bytes'
+    assert read_bytes(str(tmp_path / 'absent')) is None
+    with pytest.raises(WasmOciError, match=f'^Cannot read {tmp_path}: Is a directory$'):
+        read_bytes(str(tmp_path))
+
+
+@pytest.mark.parametrize('data, expected', [
+    (dump_document(DOCUMENT).encode(), DOCUMENT),
+    (YAML_TEXT.encode(), DOCUMENT),
+    (b'', None),
+])
+def test_parse_document_reads_bytes_as_json_or_yaml(data: bytes, expected: t.Any) -> None:
+    assert parse_document(data, '/e/f.yaml') == expected
+
+
+def test_ecds_file_names_are_the_filters_with_a_yaml_file(tmp_path: pathlib.Path) -> None:
+    for name in ('b.yaml', 'a.yaml', 'a.yaml.previous', '.hidden.yaml', 'c.json', 'd.yml', 'notes.txt', '.b.yaml.1234abcd.tmp'):
+        (tmp_path / name).write_text('{}')
+    (tmp_path / 'dir.yaml').mkdir()
+    assert ecds_file_names(str(tmp_path)) == ['a', 'b']
+    assert ecds_file_names(str(tmp_path / 'absent')) == []

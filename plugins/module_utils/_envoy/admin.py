@@ -1,0 +1,153 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Ask Envoy's admin interface whether it runs, which Envoy it is, and what it did with a file.
+
+Envoy reports every file update it takes (ECDS, LDS and CDS alike) in an
+``update_success`` or ``update_rejected`` counter, and the ``version_info`` of the
+document it last accepted in a ``version_text`` stat. An update is confirmed when
+the success counter moved and the accepted version is the new one.
+
+Only a refused connection means "no Envoy here". A timeout, an HTTP error, an answer
+that is not Envoy's: each is an error, so nothing is changed on a guess. Only the
+standard library (through Ansible's URL helper) is used; managed hosts need nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import http.client
+import json
+import os
+import socket
+import time
+import typing as t
+import urllib.error
+import urllib.parse
+
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+SUCCESS = 'update_success'
+REJECTED = 'update_rejected'
+VERSION = 'version_text'
+# Where Envoy counts the updates of its listener (LDS) and cluster (CDS) files.
+LISTENER_UPDATES = 'listener_manager.lds.'
+CLUSTER_UPDATES = 'cluster_manager.cds.'
+# Admin answers are small; a larger one is no Envoy admin worth trusting.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+_POLL_INTERVAL = 0.2
+
+
+class AdminError(WasmOciError):
+    """The admin address answered in a way that proves nothing; nothing was changed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdateCounters:
+    success: int
+    rejected: int
+    # The version_info of the document Envoy last accepted ('' before the first).
+    version: str
+
+
+def stat_prefix(filter_name: str, filter_type: str) -> str:
+    """Where Envoy counts the updates of one filter's ECDS file."""
+    return f'extension_config_discovery.{filter_type}_filter.{filter_name}.'
+
+
+def _refused(exc: BaseException) -> bool:
+    reason = getattr(exc, 'reason', exc)
+    return isinstance(reason, ConnectionRefusedError) or getattr(reason, 'errno', None) == errno.ECONNREFUSED
+
+
+class EnvoyAdmin:
+    def __init__(self, address: str, timeout: float = 5.0,
+                 clock: t.Callable[[], float] = time.monotonic, sleep: t.Callable[[float], None] = time.sleep) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._clock = clock
+        self._sleep = sleep
+
+    def _get(self, path: str, query: dict[str, str]) -> t.Any:
+        """The JSON document at ``path``; ConnectionRefusedError when nothing listens."""
+        url = f'http://{self.address}{path}?{urllib.parse.urlencode(query)}'
+        try:
+            with open_url(url, timeout=self.timeout, use_proxy=False, follow_redirects='none') as response:
+                data = response.read(MAX_ANSWER_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            raise AdminError(f'Envoy admin at {self.address} answered HTTP {exc.code} for {path}: is it the admin address of Envoy?') from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            if _refused(exc):
+                raise ConnectionRefusedError(self.address) from None
+            reason = getattr(exc, 'reason', exc)
+            what = 'did not answer in time' if isinstance(reason, (socket.timeout, TimeoutError)) else f'cannot be asked: {reason}'
+            raise AdminError(f'Envoy admin at {self.address} {what}; Envoy may be running, so nothing was changed') from None
+        if len(data) > MAX_ANSWER_BYTES:
+            raise AdminError(f'Envoy admin at {self.address} sent more than {MAX_ANSWER_BYTES} bytes for {path}')
+        try:
+            return json.loads(data.decode('utf-8'))
+        except ValueError as exc:
+            raise AdminError(f'Envoy admin at {self.address} sent {path} that is not JSON: {exc}; is it the admin address of Envoy?') from None
+
+    def server_info(self) -> dict[str, t.Any] | None:
+        """Envoy's /server_info; None only when the address refuses connections."""
+        try:
+            info = self._get('/server_info', {})
+        except ConnectionRefusedError:
+            return None
+        if not isinstance(info, dict) or not isinstance(info.get('command_line_options'), dict):
+            raise AdminError(f'{self.address} answered /server_info without command_line_options: it is not an Envoy admin interface')
+        return info
+
+    def counters(self, prefix: str) -> UpdateCounters | None:
+        """The update counters under ``prefix``; None when Envoy has none (it does not use that file)."""
+        try:
+            document = self._get('/stats', {'format': 'json', 'filter': '^' + prefix.replace('.', r'\.')})
+        except ConnectionRefusedError:
+            raise AdminError(f'Envoy admin at {self.address} stopped answering (connection refused): did Envoy exit?') from None
+        stats = document.get('stats') if isinstance(document, dict) else None
+        if not isinstance(stats, list):
+            raise AdminError(f'Envoy admin at {self.address} sent stats that are not a JSON object with a stats list')
+        values = {str(item.get('name'))[len(prefix):]: item.get('value') for item in stats
+                  if isinstance(item, dict) and str(item.get('name', '')).startswith(prefix)}
+        if not values:
+            return None
+        return UpdateCounters(_count(values.get(SUCCESS)), _count(values.get(REJECTED)), str(values.get(VERSION) or ''))
+
+    def wait_for_update(self, prefix: str, before: UpdateCounters, timeout: float, version: str | None = None) -> str | None:
+        """Wait until Envoy applied (SUCCESS; with ``version``, that version) or rejected (REJECTED) a new file.
+
+        None on timeout."""
+        deadline = self._clock() + timeout
+        while True:
+            now = self.counters(prefix)
+            if now:
+                if now.rejected > before.rejected:
+                    return REJECTED
+                if now.success > before.success and (version is None or now.version == version):
+                    return SUCCESS
+            if self._clock() >= deadline:
+                return None
+            self._sleep(_POLL_INTERVAL)
+
+
+def _count(value: t.Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def same_envoy(info: dict[str, t.Any], bootstrap_path: str, node_id: str | None) -> bool:
+    """Whether the Envoy that gave ``info`` runs the bootstrap at ``bootstrap_path``.
+
+    Envoy names the file it was started with; a relative name (started from some working directory) is compared
+    by base name and node ID, which the bootstrap names too.
+    """
+    config_path = info['command_line_options'].get('config_path')
+    if not isinstance(config_path, str) or not config_path:
+        return False
+    if os.path.isabs(config_path):
+        return os.path.realpath(config_path) == os.path.realpath(bootstrap_path)
+    running_node = (info.get('node') or {}).get('id') if isinstance(info.get('node'), dict) else None
+    return os.path.basename(config_path) == os.path.basename(bootstrap_path) and node_id is not None and running_node == node_id

@@ -1,0 +1,327 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""One run against one Envoy: under its lock, find out whether it runs, plan, validate, apply, record, prune.
+
+Every step that cannot prove what it needs fails with nothing changed: an admin address that
+answers but is not this Envoy's, a user-owned bootstrap that names another admin address, a
+validation asked for with no Envoy binary, a module that is missing or damaged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import SUCCESS, EnvoyAdmin, same_envoy
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import admin_address_of, node_id_of, parse_address
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
+    PREVIOUS_SUFFIX,
+    bootstrap_ecds_paths,
+    ecds_file_names,
+    load_document,
+    modules_in_use,
+    read_bytes,
+)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_FILE, envoy_lock
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import check_filter_module, store_module, unused_modules
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, write_unconfirmed
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import Transaction
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import RunCommand, validate_managed
+from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+# What atomic_writer leaves behind when its process is killed between creating and renaming.
+_STALE_TEMPORARY = re.compile(r'\..+\.[A-Za-z0-9_]{8}\.tmp')
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    paths: Paths
+    filters: list[dict[str, t.Any]]
+    # wasm_image_pull results (image, dest); dest is on the controller with pulled_on 'controller'.
+    pulled: list[dict[str, t.Any]]
+    pulled_on: str
+    # Modules the action plugin sent from the controller: their temporary host paths, by store path.
+    uploads: dict[str, str]
+    managed: ManagedBootstrap | None
+    admin_address: str
+    envoy_binary: str | None
+    verify_timeout: float
+    health_check: HealthCheck | None
+    prune: bool
+    purge: bool
+    mode: int
+    group: int | None
+
+
+@dataclasses.dataclass
+class Outcome:
+    plan: Plan
+    paths: Paths
+    check_mode: bool
+    running: bool
+    # Files Envoy has not confirmed yet, after this run.
+    unconfirmed: set[str]
+    restart_needed: bool
+    stored_modules: list[str] = dataclasses.field(default_factory=list)
+    removed_modules: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def confirm_reports(self) -> None:
+        """Mark each present filter whose file Envoy confirmed, in this run or an earlier one."""
+        for report in self.plan.filters:
+            written = not (self.check_mode and report['changed'])
+            report['confirmed'] = (report['state'] == 'present' and self.running and written
+                                   and self.paths.ecds(report['name']) not in self.unconfirmed)
+
+    @property
+    def verified(self) -> bool:
+        return self.running and all(report['confirmed'] for report in self.plan.filters if report['state'] == 'present')
+
+    def summary(self) -> list[str]:
+        """One line per changed filter, for people reading the play's output."""
+        lines = []
+        for report in self.plan.filters:
+            if not report['changed']:
+                continue
+            if report['state'] == 'absent':
+                lines.append(f'{report["name"]}: removed')
+                continue
+            image = f'{report["image"]} ({report["digest"]})' if report['image'] else report['module']
+            verdict = 'applied and confirmed by Envoy' if report['confirmed'] else \
+                'would be applied (check mode)' if self.check_mode else 'written, not confirmed by Envoy yet'
+            lines.append(f'{report["name"]}: {image} {verdict}')
+        if self.restart_needed:
+            lines.append('The bootstrap changed; Envoy reads it only when it starts')
+        return lines
+
+
+class ModulesMissing(Exception):
+    """The host lacks modules that were pulled on the controller: ``missing`` (path, digest) must be sent first."""
+
+    def __init__(self, missing: list[dict[str, str]]) -> None:
+        super().__init__(f'{len(missing)} modules to send')
+        self.missing = missing
+
+
+class Deployment:
+    def __init__(self, settings: Settings, run_command: RunCommand, check_mode: bool, tmpdir: str | None = None) -> None:
+        self.settings = settings
+        self.paths = settings.paths
+        self.run_command = run_command
+        self.check_mode = check_mode
+        self.tmpdir = tmpdir
+
+    def run(self) -> Outcome:
+        # Check mode creates nothing, not even the lock file: where there is none, no run has ever held it.
+        if self.check_mode and not os.path.exists(os.path.join(self.paths.config_dir, LOCK_FILE)):
+            return self._locked()
+        if not self.check_mode:
+            os.makedirs(self.paths.ecds_dir, exist_ok=True)
+        with envoy_lock(self.paths.config_dir):
+            if not self.check_mode:
+                self._remove_stale_temporaries()
+            return self._locked()
+
+    def _locked(self) -> Outcome:
+        settings = self.settings
+        bootstrap = self._current_bootstrap()
+        admin = self._running_envoy(bootstrap)
+        plan = plan_filters(settings.filters, self._images(), self.paths, read_bytes, ecds_file_names(self.paths.ecds_dir),
+                            managed=settings.managed, purge=settings.purge,
+                            bootstrap_uses=None if settings.managed else bootstrap_ecds_paths(bootstrap))
+        stored = self._store_modules(plan)
+        unconfirmed = read_unconfirmed(self.paths.config_dir)
+        changing = {change.path for change in plan.changes}
+        if admin is not None:
+            unconfirmed = self._confirm_earlier(admin, {path: watch for path, watch in unconfirmed.items() if path not in changing},
+                                                unconfirmed)
+        if plan.stanzas:
+            self._onboard(plan, unconfirmed)
+        self._check_modules(plan)
+        if plan.changes and settings.managed and settings.envoy_binary:
+            validate_managed(self.run_command, settings.envoy_binary, plan, self.paths, self.tmpdir)
+        restart_needed = admin is not None and settings.managed is not None and any(
+            change.path == self.paths.bootstrap for change in plan.changes)
+        outcome = Outcome(plan, self.paths, self.check_mode, admin is not None, set(unconfirmed), restart_needed, stored)
+        if plan.changes and not self.check_mode:
+            self._apply(plan, admin, unconfirmed, outcome)
+        if admin is None and plan.changes:
+            outcome.warnings.append(f'Envoy is not running (nothing listens on {self._admin_address(bootstrap)}, the admin address '
+                                    'of its bootstrap): the files were written unconfirmed; the next run with Envoy running '
+                                    'checks them')
+        if settings.prune:
+            outcome.removed_modules = self._prune(plan)
+        outcome.confirm_reports()
+        return outcome
+
+    def _images(self) -> list[dict[str, t.Any]]:
+        return [item['image'] for item in self.settings.pulled if isinstance(item, dict) and isinstance(item.get('image'), dict)]
+
+    def _store_modules(self, plan: Plan) -> list[str]:
+        """Put each module the filters need into the store, from the host's pull or the controller's upload.
+
+        Modules pulled on the controller that were not sent yet stop the run before anything changed (ModulesMissing)."""
+        sources = {item['image'].get('wasm', {}).get('digest'): item.get('dest') for item in self.settings.pulled
+                   if isinstance(item, dict) and isinstance(item.get('image'), dict)}
+        stored: list[str] = []
+        missing: list[dict[str, str]] = []
+        for report in plan.filters:
+            path, digest = report.get('module'), report.get('module_digest')
+            if report['state'] != 'present' or not digest or os.path.exists(path) or digest not in sources:
+                continue
+            source = self.settings.uploads.get(path) or (sources[digest] if self.settings.pulled_on == 'host' else None)
+            if source is None:
+                missing.append({'path': path, 'digest': digest})
+            elif not self.check_mode:
+                os.makedirs(self.paths.wasm_dir, exist_ok=True)
+                store_module(source, path, digest)
+            stored.append(path)
+        if missing and not self.check_mode:
+            raise ModulesMissing(missing)
+        return stored
+
+    def _write(self, path: str, data: bytes | None) -> None:
+        if data is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        else:
+            write_atomically(path, data, self.settings.mode, self.settings.group)
+
+    def _current_bootstrap(self) -> t.Any:
+        path = self.paths.bootstrap
+        if self.settings.managed:
+            data = read_bytes(path)
+            try:
+                return None if data is None else load_document(path)
+            except WasmOciError:
+                return None
+        if not os.path.exists(path):
+            raise WasmOciError(f'The bootstrap {path} does not exist: give the bootstrap Envoy runs with (bootstrap_path), or let '
+                               'this collection write one (managed_bootstrap; envoy_filter_manage_bootstrap in the role); nothing was written')
+        return load_document(path)
+
+    def _admin_address(self, bootstrap: t.Any) -> str:
+        return admin_address_of(bootstrap) or self.settings.admin_address
+
+    def _running_envoy(self, bootstrap: t.Any) -> EnvoyAdmin | None:
+        """The admin of the Envoy running this bootstrap; None only when provably nothing runs it."""
+        given = self.settings.admin_address
+        address = self._admin_address(bootstrap)
+        if not self.settings.managed:
+            named = admin_address_of(bootstrap)
+            if named is None:
+                raise WasmOciError(f'The bootstrap {self.paths.bootstrap} has no admin address (admin.address.socket_address), so '
+                                   'no change could be confirmed; add one; nothing was written')
+            if parse_address(named, 'admin address') != parse_address(given, 'admin_address'):
+                raise WasmOciError(f'admin_address {given} is not the admin address {named} that the bootstrap {self.paths.bootstrap} '
+                                   'names; set it to that address; nothing was written')
+        admin = EnvoyAdmin(address)
+        info = admin.server_info()
+        if info is None:
+            return None
+        node_id = node_id_of(bootstrap) if bootstrap is not None else (self.settings.managed.node_id if self.settings.managed else None)
+        if not same_envoy(info, self.paths.bootstrap, node_id):
+            started = info['command_line_options'].get('config_path') or '(no file)'
+            raise WasmOciError(f'The Envoy answering on {address} was started with {started}, not {self.paths.bootstrap}: it is '
+                               'another Envoy, so nothing was changed; give the admin address of this one')
+        return admin
+
+    def _confirm_earlier(self, admin: EnvoyAdmin, pending: dict[str, str], unconfirmed: dict[str, str]) -> dict[str, str]:
+        """Check the files written while Envoy was stopped (or by a run that was killed) against what Envoy runs."""
+        remaining = dict(unconfirmed)
+        for path, watch in pending.items():
+            data = read_bytes(path)
+            document = load_document(path) if data is not None else None
+            version = document.get('version_info') if isinstance(document, dict) else None
+            before = admin.counters(watch)
+            if data is None or (before is not None and before.version == version):
+                del remaining[path]
+                continue
+            if before is None or admin.wait_for_update(watch, before, self.settings.verify_timeout, version) != SUCCESS:
+                running = before.version if before else 'nothing'
+                raise WasmOciError(f'{path} was written while Envoy was stopped or busy, and Envoy now runs {running or "nothing"} '
+                                   f'from it, not version {version}: it rejected the file, or its bootstrap does not use it. '
+                                   'Envoy logs why; fix the filter and run again; nothing was changed')
+            del remaining[path]
+        if remaining != unconfirmed and not self.check_mode:
+            write_unconfirmed(self.paths.config_dir, remaining)
+        return remaining
+
+    def _onboard(self, plan: Plan, unconfirmed: dict[str, str]) -> t.NoReturn:
+        """Write the ECDS files a user-owned bootstrap does not use yet, then stop with the entries to paste."""
+        if not self.check_mode and plan.onboarding:
+            self._check_modules(plan)
+            for change in plan.onboarding:
+                self._write(change.path, change.new)
+            write_unconfirmed(self.paths.config_dir, dict(unconfirmed, **{change.path: change.watch for change in plan.onboarding}))
+        written = 'Their ECDS files and modules are in place, harmless while nothing references them' if not self.check_mode else \
+            'Check mode wrote nothing'
+        raise PlanError(
+            f'The bootstrap {self.paths.bootstrap} does not take every filter from its ECDS file, so Envoy would never load it. '
+            f'{written}. Now: 1. paste each entry below into the bootstrap (or its listener file); 2. restart Envoy; 3. run '
+            'this again, which confirms that Envoy runs them. Nothing else was changed.\n' + '\n'.join(plan.stanzas))
+
+    def _check_modules(self, plan: Plan) -> None:
+        changed = {change.path for change in plan.changes + plan.onboarding if change.new is not None}
+        for report in plan.filters:
+            if report['state'] != 'present' or self.paths.ecds(report['name']) not in changed:
+                continue
+            spec = next(spec for spec in self.settings.filters if spec['name'] == report['name'])
+            if spec.get('sha256') and report['module_digest'] and spec['sha256'].split(':')[-1] != report['module_digest'].split(':')[-1]:
+                raise PlanError(f'Filter {report["name"]}: the module of {report["image"]} is {report["module_digest"]}, not the '
+                                f'expected sha256 {spec["sha256"]}; nothing was written')
+            if os.path.isfile(report['module']):
+                check_filter_module(report['module'])
+            elif not self.check_mode:
+                raise PlanError(f'The module {report["module"]} of filter {report["name"]} does not exist (copy it there first, as '
+                                'the envoy_filter role does; a concurrent run may have pruned it: run again); nothing was written')
+
+    def _apply(self, plan: Plan, admin: EnvoyAdmin | None, unconfirmed: dict[str, str], outcome: Outcome) -> None:
+        intent = dict(unconfirmed, **{change.path: change.watch for change in plan.changes if change.watch and change.new is not None})
+        write_unconfirmed(self.paths.config_dir, intent)
+        try:
+            left = Transaction(admin, self._write, self.settings.verify_timeout).apply(
+                plan.changes, self.settings.health_check)
+        except BaseException:
+            write_unconfirmed(self.paths.config_dir, unconfirmed)
+            raise
+        left_paths = {change.path for change in left}
+        if admin is not None:
+            for path, data in plan.previous_copies:
+                if path[:-len(PREVIOUS_SUFFIX)] not in left_paths:
+                    self._write(path, data)
+        changing = {change.path for change in plan.changes}
+        remaining = {path: watch for path, watch in intent.items() if path in left_paths or path not in changing}
+        write_unconfirmed(self.paths.config_dir, remaining)
+        outcome.unconfirmed = set(remaining)
+        if admin is not None and left:
+            outcome.warnings.append('Envoy runs, but does not use ' + ', '.join(change.path for change in left) +
+                                    ' (no counters): its bootstrap does not reference them yet; they stay unconfirmed')
+
+    def _prune(self, plan: Plan) -> list[str]:
+        keep = modules_in_use(self.paths.ecds_dir) | {os.path.realpath(report['module']) for report in plan.filters if report.get('module')}
+        unused = unused_modules(self.paths.wasm_dir, keep)
+        if not self.check_mode:
+            for path in unused:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise WasmOciError(f'Cannot remove the unused module {path}: {exc.strerror}') from None
+        return unused
+
+    def _remove_stale_temporaries(self) -> None:
+        for directory in (self.paths.config_dir, self.paths.ecds_dir, os.path.dirname(self.paths.bootstrap)):
+            with contextlib.suppress(FileNotFoundError):
+                for name in os.listdir(directory):
+                    if _STALE_TEMPORARY.fullmatch(name):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(os.path.join(directory, name))

@@ -1,0 +1,48 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""The health check a change must pass once Envoy applied it: one HTTP request, judged by status and headers."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import typing as t
+import urllib.error
+
+from ansible.module_utils.urls import open_url
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthCheck:
+    """A request that must answer ``status`` with ``headers`` (names case-insensitive) within ``timeout`` seconds."""
+
+    url: str
+    status: int = 200
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    timeout: float = 10.0
+
+    @classmethod
+    def from_params(cls, params: dict[str, t.Any] | None) -> HealthCheck | None:
+        if not params:
+            return None
+        return cls(url=params['url'], status=params['status'], headers={str(k): str(v) for k, v in params['headers'].items()},
+                   timeout=params['timeout'])
+
+
+def probe(check: HealthCheck, timeout: float = 5.0) -> str | None:
+    """None when ``check`` passes once; otherwise what was wrong with the answer."""
+    try:
+        with open_url(check.url, timeout=timeout, use_proxy=False, follow_redirects='none') as response:
+            status, headers = response.status, response.headers
+    except urllib.error.HTTPError as exc:
+        status, headers = exc.code, exc.headers
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        return f'{check.url} did not answer: {getattr(exc, "reason", exc)}'
+    if status != check.status:
+        return f'{check.url} answered {status}, not {check.status}'
+    for name, expected in check.headers.items():
+        actual = headers.get(name)
+        if actual != expected:
+            return f'{check.url} answered header {name}: {actual!r}, not {expected!r}'
+    return None

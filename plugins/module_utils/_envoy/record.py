@@ -1,0 +1,48 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""The files of one Envoy that were written but not yet confirmed by it, kept in its configuration directory.
+
+A file is recorded before it is replaced and forgotten once Envoy confirmed it. What stays recorded
+(Envoy was stopped, or the run was killed) is checked on the next run against the version Envoy
+reports, so no write goes unconfirmed for long. The record holds paths and stat prefixes only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+RECORD_FILE = '.wasm-oci-unconfirmed.json'
+
+
+def record_path(config_dir: str) -> str:
+    return os.path.join(config_dir, RECORD_FILE)
+
+
+def read_unconfirmed(config_dir: str) -> dict[str, str]:
+    """Unconfirmed files, by path, with the stat prefix under which Envoy counts their updates."""
+    path = record_path(config_dir)
+    try:
+        with open(path, encoding='utf-8') as stream:
+            document: t.Any = json.load(stream)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise WasmOciError(f'Cannot read the record of unconfirmed files {path}: {exc}; remove it to check every file again') from None
+    files = document.get('unconfirmed') if isinstance(document, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(key, str) and isinstance(value, str) for key, value in files.items()):
+        raise WasmOciError(f'{path} is not a record of unconfirmed files; remove it to check every file again')
+    return files
+
+
+def write_unconfirmed(config_dir: str, files: dict[str, str]) -> None:
+    path = record_path(config_dir)
+    if files:
+        write_atomically(path, (json.dumps({'unconfirmed': files}, indent=2, sort_keys=True) + '\n').encode('utf-8'), 0o644)
+    elif os.path.exists(path):
+        os.unlink(path)

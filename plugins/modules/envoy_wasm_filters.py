@@ -1,0 +1,438 @@
+#!/usr/bin/python
+# Copyright (c) 2026, wasm.oci contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: envoy_wasm_filters
+short_description: Apply the whole Wasm filter set of one Envoy as one transaction, confirmed by Envoy or undone
+version_added: 0.2.0
+description:
+  - Writes one extension config discovery (ECDS) file per filter (C(<config_dir>/ecds/<name>.yaml)) and, with
+    O(managed_bootstrap), the bootstrap with its listener and cluster files beside it (C(lds.yaml), C(cds.yaml)).
+    Envoy picks every change up without a restart; only a change of the bootstrap itself needs one (RV(restart_needed)).
+  - Every change of one run is one transaction. With Envoy running, each file is confirmed through Envoy's
+    C(update_success) counter and the version it reports, then O(health_check) must pass. On a rejection, a timeout, a
+    failed probe or a failed write every replaced file is put back byte for byte, Envoy takes the old config again, and
+    the task fails naming the filter, the image and where Envoy logs the reason.
+  - Envoy counts as stopped only when O(admin_address) refuses connections and is the address the bootstrap names.
+    Then the files are written, RV(verified) is false with a warning, and the next run with Envoy running checks them.
+    Any other answer (a timeout, an HTTP error, another Envoy) fails the task with nothing changed.
+  - One run at a time per Envoy (a lock file in O(config_dir)); another run waits up to two minutes.
+  - Each ECDS file names the image reference and manifest digest of its module in C(version_info), which Envoy reports
+    as the C(version_text) stat. After a confirmed swap the replaced file is kept as C(<name>.yaml.previous), the last
+    confirmed version, and its module is never pruned.
+  - The documents are indented JSON with sorted keys, which Envoy reads as YAML.
+extends_documentation_fragment:
+  - wasm.oci.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - With O(validate_with), the configuration is still validated in check mode; that writes only temporary files.
+  diff_mode:
+    support: full
+    details:
+      - A line per changed filter names the image before and after, then each file follows, with configuration and
+        environment values redacted unless O(show_config=true).
+requirements:
+  - PyYAML on the host, only to read a YAML bootstrap given in O(bootstrap_path).
+options:
+  config_dir:
+    description: Directory of the ECDS files (C(ecds/)), the lock and the record of unconfirmed files.
+    type: path
+    required: true
+  wasm_dir:
+    description:
+      - Directory of the modules, stored as C(<sha256>.wasm). A filter's module is C(<wasm_dir>/<sha256>.wasm) of its image.
+    type: path
+    required: true
+  bootstrap_path:
+    description:
+      - Envoy's bootstrap. Without O(managed_bootstrap) it is the user's own and never written; it must take each
+        present filter from its ECDS file. A filter it does not take yet gets its ECDS file written (harmless while
+        nothing references it), then the task fails with the exact entry to paste, and what to do next.
+      - Defaults to C(<config_dir>/envoy.yaml).
+    type: path
+  filters:
+    description:
+      - Every Wasm filter of this Envoy, in the order of the filter chain, present or absent.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Filter name, ECDS resource name and file name. Letters, digits, C(_), C(.) and C(-) only.
+        type: str
+        required: true
+      state:
+        description: V(absent) removes the filter (a managed listener drops it first).
+        type: str
+        choices: [present, absent]
+        default: present
+      type:
+        description: V(http) or V(network) filter.
+        type: str
+        choices: [http, network]
+        default: http
+      image:
+        description: Reference of the filter's image; its pull result must be in O(pulled).
+        type: str
+      sha256:
+        description: Expected sha256 of the module; the task fails before writing when the image's module differs.
+        type: str
+      module:
+        description: Absolute path of the module, for a filter without O(filters[].image).
+        type: path
+      root_id:
+        description: Root ID; defaults to the image's first. When given it must be one of the image's root IDs.
+        type: str
+      vm_id:
+        description: Wasm VM ID; defaults to the filter name, so filters do not share a VM.
+        type: str
+      configuration:
+        description:
+          - Plugin configuration, a dict (passed as JSON) or a string. Never returned; redacted in diffs; masked in
+            Ansible's output like any C(no_log) value.
+        type: raw
+      environment:
+        description: Environment variables of the VM. Treated like O(filters[].configuration).
+        type: dict
+      failure_policy:
+        description: What Envoy does with requests when the plugin fails.
+        type: str
+        choices: [FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD]
+        default: FAIL_CLOSED
+  pulled:
+    description:
+      - Results of M(wasm.oci.wasm_image_pull), one per image, as registered: each has C(image), the image description
+        that supplies root IDs, digests and the module's sha256, and C(dest), the file the module was pulled to.
+      - A filter's module is stored as C(<wasm_dir>/<sha256>.wasm) from C(dest) when the host lacks it, under the lock.
+    type: list
+    elements: dict
+    default: []
+  pulled_on:
+    description:
+      - Where the C(dest) files of O(pulled) are. With V(controller) only the modules the host lacks are sent to it.
+    type: str
+    choices: [host, controller]
+    default: host
+  uploaded_modules:
+    description: Internal, set by the action plugin; modules it sent, by store path.
+    type: dict
+  managed_bootstrap:
+    description: Write the bootstrap at O(bootstrap_path), with one listener running the filters, from files.
+    type: dict
+    suboptions:
+      node_id:
+        description: Node ID.
+        type: str
+        required: true
+      cluster:
+        description: Node cluster.
+        type: str
+        default: envoy
+      listener_address:
+        description: IP address and port of the listener.
+        type: str
+        default: 127.0.0.1:10000
+      upstream:
+        description: C(host:port) every request goes to; without it Envoy answers 200 itself.
+        type: str
+  admin_address:
+    description:
+      - IP address and port of Envoy's admin interface. A managed bootstrap gets it; a user-owned one must name it.
+    type: str
+    default: 127.0.0.1:9901
+  validate_with:
+    description:
+      - Name or path of the C(envoy) binary; with O(managed_bootstrap) the whole configuration is validated with
+        C(envoy --mode validate) before any file is replaced. The task fails when the binary is not found.
+    type: str
+  verify_timeout:
+    description: Seconds to wait for Envoy to apply or reject each file.
+    type: float
+    default: 15
+  health_check:
+    description: A request that must succeed once Envoy applied the changes; otherwise they are rolled back.
+    type: dict
+    suboptions:
+      url:
+        description: URL to request. Redirects are not followed.
+        type: str
+        required: true
+      status:
+        description: Expected HTTP status.
+        type: int
+        default: 200
+      headers:
+        description: Response headers that must have exactly these values.
+        type: dict
+        default: {}
+      timeout:
+        description: Seconds to keep trying.
+        type: float
+        default: 10
+  prune:
+    description: Remove modules in O(wasm_dir) no ECDS file names, keeping previous versions and modules stored in the last five minutes.
+    type: bool
+    default: true
+  purge:
+    description: Remove the ECDS files of filters not in O(filters) (RV(unmanaged_filters)).
+    type: bool
+    default: false
+  show_config:
+    description: Show configuration and environment values in diffs.
+    type: bool
+    default: false
+  mode:
+    description: Mode of every file written (ECDS files, their previous versions, a managed bootstrap).
+    type: raw
+    default: '0640'
+  group:
+    description: Group of every file written, so Envoy can read files that others cannot.
+    type: str
+seealso:
+  - module: wasm.oci.wasm_image_pull
+  - name: Envoy extension config discovery
+    description: How Envoy takes filter configs from files.
+    link: https://www.envoyproxy.io/docs/envoy/latest/configuration/overview/extension
+author:
+  - wasm.oci developers (@wasm-oci)
+"""
+
+EXAMPLES = r"""
+- name: Pull the filter on the host
+  wasm.oci.wasm_image_pull:
+    name: registry.example.com/filters/add_header:1.2.0
+    dest: /var/lib/envoy/wasm/.add_header.pulled.wasm
+  register: pulled
+
+- name: Apply the filter set of this Envoy in one transaction
+  wasm.oci.envoy_wasm_filters:
+    config_dir: /etc/envoy
+    wasm_dir: /var/lib/envoy/wasm
+    pulled: ["{{ pulled }}"]
+    filters:
+      - name: add_header
+        image: registry.example.com/filters/add_header:1.2.0
+        configuration: {header_value: edge}
+      - name: old_filter
+        state: absent
+    managed_bootstrap:
+      node_id: "{{ inventory_hostname }}"
+      listener_address: 0.0.0.0:8080
+      upstream: app.internal:8000
+    validate_with: envoy
+    group: envoy
+    health_check:
+      url: http://127.0.0.1:8080/healthz
+"""
+
+RETURN = r"""
+verified:
+  description: Whether Envoy confirmed every file it watches, in this run or an earlier one.
+  returned: success
+  type: bool
+  sample: true
+filters:
+  description: Each listed filter. Configuration and environment are never returned.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {name: add_header, state: present, type: http, image: registry.example.com/filters/add_header:1.2.0,
+       digest: "sha256:6c3c...", module: /var/lib/envoy/wasm/0f8a....wasm, module_digest: "sha256:0f8a...",
+       changed: true, confirmed: true}
+unmanaged_filters:
+  description: Filters with an ECDS file in O(config_dir) that O(filters) does not name (removed with O(purge=true)).
+  returned: success
+  type: list
+  elements: str
+  sample: [legacy_auth]
+stored_modules:
+  description: Modules put into the store (in check mode, those that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: [/var/lib/envoy/wasm/0f8a....wasm]
+missing_modules:
+  description: Internal, for the action plugin; modules pulled on the controller that the host lacks.
+  returned: when the host lacks modules pulled on the controller
+  type: list
+  elements: dict
+removed_modules:
+  description: Modules pruned (in check mode, those that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: [/var/lib/envoy/wasm/9c1d....wasm]
+files:
+  description: Files written or removed (or that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: [/etc/envoy/ecds/add_header.yaml]
+summary:
+  description: One line per changed filter naming its image and whether Envoy confirmed it.
+  returned: success
+  type: list
+  elements: str
+  sample: ["add_header: registry.example.com/filters/add_header:1.2.0 (sha256:6c3c...) applied and confirmed by Envoy"]
+restart_needed:
+  description: True when a managed bootstrap changed while Envoy runs; Envoy reads it only when it starts.
+  returned: success
+  type: bool
+  sample: false
+"""
+
+import grp
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing, Outcome, Settings
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+
+class EnvoyFilterSet:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+
+    def _settings(self) -> Settings:
+        params = self.params
+        config_dir = params['config_dir']
+        managed = params['managed_bootstrap']
+        return Settings(
+            paths=Paths(config_dir, params['bootstrap_path'] or os.path.join(config_dir, 'envoy.yaml'), params['wasm_dir']),
+            filters=params['filters'],
+            pulled=params['pulled'],
+            pulled_on=params['pulled_on'],
+            uploads=params['uploaded_modules'] or {},
+            managed=ManagedBootstrap(managed['node_id'], managed['cluster'], params['admin_address'], managed['listener_address'],
+                                     managed['upstream']) if managed else None,
+            admin_address=params['admin_address'],
+            envoy_binary=self._envoy_binary(),
+            verify_timeout=params['verify_timeout'],
+            health_check=HealthCheck.from_params(params['health_check']),
+            prune=params['prune'],
+            purge=params['purge'],
+            mode=self._mode(),
+            group=self._group(),
+        )
+
+    def _envoy_binary(self) -> str | None:
+        name = self.params['validate_with']
+        if not name or not self.params['managed_bootstrap']:
+            return None
+        found = self.module.get_bin_path(name) if os.path.basename(name) == name else (name if os.access(name, os.X_OK) else None)
+        if not found:
+            raise WasmOciError(f'validate_with={name}: no such Envoy binary on this host, so the configuration cannot be validated; '
+                               'install Envoy, give its path, or leave validate_with out; nothing was written')
+        return found
+
+    def _mode(self) -> int:
+        mode = self.params['mode']
+        try:
+            return mode if isinstance(mode, int) else int(str(mode), 8)
+        except ValueError:
+            raise WasmOciError(f'mode={mode!r} is not an octal file mode such as 0640') from None
+
+    def _group(self) -> int | None:
+        group = self.params['group']
+        if not group:
+            return None
+        try:
+            return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise WasmOciError(f'group={group}: no such group on this host') from None
+
+    def run(self) -> dict:
+        settings = self._settings()
+        try:
+            outcome = Deployment(settings, self.module.run_command, self.module.check_mode, self.module.tmpdir).run()
+        except ModulesMissing as exc:
+            return {'changed': False, 'missing_modules': exc.missing}
+        for warning in outcome.warnings:
+            self.module.warn(warning)
+        return self._result(settings, outcome)
+
+    def _result(self, settings: Settings, outcome: Outcome) -> dict:
+        plan = outcome.plan
+        result = {
+            'changed': bool(plan.changes or outcome.stored_modules or outcome.removed_modules),
+            'verified': outcome.verified,
+            'filters': plan.filters,
+            'unmanaged_filters': plan.unmanaged,
+            'stored_modules': outcome.stored_modules,
+            'removed_modules': outcome.removed_modules,
+            'files': [change.path for change in plan.changes],
+            'restart_needed': outcome.restart_needed,
+            'summary': outcome.summary(),
+        }
+        if self.module._diff:
+            paths = {report['name']: settings.paths.ecds(report['name']) for report in plan.filters}
+            result['diff'] = envoy_diff(plan.changes, paths, self.params['show_config'])
+        return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            config_dir=dict(type='path', required=True),
+            wasm_dir=dict(type='path', required=True),
+            bootstrap_path=dict(type='path'),
+            filters=dict(type='list', elements='dict', required=True, options=dict(
+                name=dict(type='str', required=True),
+                state=dict(type='str', default='present', choices=['present', 'absent']),
+                type=dict(type='str', default='http', choices=['http', 'network']),
+                image=dict(type='str'),
+                sha256=dict(type='str'),
+                module=dict(type='path'),
+                root_id=dict(type='str'),
+                vm_id=dict(type='str'),
+                configuration=dict(type='raw', no_log=True),
+                environment=dict(type='dict', no_log=True),
+                failure_policy=dict(type='str', default='FAIL_CLOSED', choices=['FAIL_CLOSED', 'FAIL_OPEN', 'FAIL_RELOAD']),
+            )),
+            pulled=dict(type='list', elements='dict', default=[]),
+            pulled_on=dict(type='str', default='host', choices=['host', 'controller']),
+            uploaded_modules=dict(type='dict'),
+            managed_bootstrap=dict(type='dict', options=dict(
+                node_id=dict(type='str', required=True),
+                cluster=dict(type='str', default='envoy'),
+                listener_address=dict(type='str', default='127.0.0.1:10000'),
+                upstream=dict(type='str'),
+            )),
+            admin_address=dict(type='str', default='127.0.0.1:9901'),
+            validate_with=dict(type='str'),
+            verify_timeout=dict(type='float', default=15.0),
+            health_check=dict(type='dict', options=dict(
+                url=dict(type='str', required=True),
+                status=dict(type='int', default=200),
+                headers=dict(type='dict', default={}),
+                timeout=dict(type='float', default=10.0),
+            )),
+            prune=dict(type='bool', default=True),
+            purge=dict(type='bool', default=False),
+            show_config=dict(type='bool', default=False),
+            mode=dict(type='raw', default='0640'),
+            group=dict(type='str'),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = EnvoyFilterSet(module).run()
+    except WasmOciError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -16,7 +16,7 @@ FILTERS := $(abspath $(BUILD)/filters)
 SAMPLE_FILTER := $(FILTERS)/add_header.wasm
 ANSIBLE_ENV := ANSIBLE_COLLECTIONS_PATH=$(LINKED_COLLECTIONS) ANSIBLE_NOCOLOR=1 PATH=$(BIN):$$PATH
 
-.PHONY: demo test units sanity integration deps system-deps copied-collection clean
+.PHONY: demo test units sanity integration deps system-deps copied-collection clean bench-role
 
 demo: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
 	$(ANSIBLE_ENV) examples/run-demo $(abspath $(BUILD)/demo) $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
@@ -63,6 +63,10 @@ sanity: copied-collection
 integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
 	PATH=$(BIN):$$PATH PYTHONPATH=$(LINKED_COLLECTIONS) WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
 		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
+
+# Not a test: the wall time of a no-op run of the role beside a two-task playbook (see benchmarks/role_noop.py).
+bench-role: deps $(SAMPLE_FILTER)
+	$(ANSIBLE_ENV) $(BIN)/python benchmarks/role_noop.py --filter $(SAMPLE_FILTER) --collections $(LINKED_COLLECTIONS)
 
 clean:
 	rm -rf $(BUILD) tests/output

@@ -107,7 +107,7 @@ options:
         default: FAIL_CLOSED
   pulled:
     description:
-      - Results of M(wasm.oci.wasm_image_pull), one per image, as registered: each has C(image), the image description
+      - Results of M(wasm.oci.wasm_image_pull), one per image, as registered; each has C(image), the image description
         that supplies root IDs, digests and the module's sha256, and C(dest), the file the module was pulled to.
       - A filter's module is stored as C(<wasm_dir>/<sha256>.wasm) from C(dest) when the host lacks it, under the lock.
     type: list
@@ -176,7 +176,9 @@ options:
         type: float
         default: 10
   prune:
-    description: Remove modules in O(wasm_dir) no ECDS file names, keeping previous versions and modules stored in the last five minutes.
+    description:
+      - Remove the modules in O(wasm_dir) that no ECDS file (nor its C(.previous) copy) names, and the copies pulled on the
+        host (C(.<sha256>.pulled.wasm)) that O(pulled) no longer names.
     type: bool
     default: true
   purge:
@@ -292,6 +294,7 @@ import grp
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing, Outcome, Settings
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
@@ -379,6 +382,10 @@ class EnvoyFilterSet:
         if self.module._diff:
             paths = {report['name']: settings.paths.ecds(report['name']) for report in plan.filters}
             result['diff'] = envoy_diff(plan.changes, paths, self.params['show_config'])
+            if self.params['show_config']:
+                # Shown as asked: Ansible would mask the new values (no_log) in the diff. The invocation stays masked.
+                result['invocation'] = {'module_args': remove_values(self.params, self.module.no_log_values)}
+                self.module.no_log_values.clear()
         return result
 
 

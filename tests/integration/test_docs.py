@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 MODULES = [
-    'wasm.oci.envoy_wasm_config',
+    'wasm.oci.envoy_wasm_filters',
     'wasm.oci.wasm_image_build',
     'wasm.oci.wasm_image_info',
     'wasm.oci.wasm_image_pull',

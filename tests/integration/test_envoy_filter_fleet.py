@@ -24,6 +24,7 @@ ADMIN_PORT = 9901
 LISTENER_PORT = 10000
 LOAD_LIMIT_SECONDS = 120
 LOAD_LIMIT_REQUESTS = 20000
+DEPLOY_TASK = 'TASK [wasm.oci.envoy_filter : Apply the filter set in one transaction, confirmed by Envoy or undone]'
 
 
 class LoadLoop(threading.Thread):
@@ -61,9 +62,9 @@ def _recap(output: str) -> list[str]:
     return [line for line in output.splitlines() if 'changed=' in line and 'ok=' in line]
 
 
-def _host_files(fleet: Fleet) -> dict[str, bytes]:
-    """Every file the role manages on every host, by path."""
-    return {str(path): path.read_bytes() for host in fleet.hosts for directory in ('etc/envoy', 'var/lib/envoy/wasm')
+def _host_files(fleet: Fleet, directories: tuple[str, ...] = ('etc/envoy', 'var/lib/envoy/wasm')) -> dict[str, bytes]:
+    """Every file the role manages on every host, by path: Envoy's files and the module store."""
+    return {str(path): path.read_bytes() for host in fleet.hosts for directory in directories
             for path in sorted((host.root / directory).rglob('*')) if path.is_file()}
 
 
@@ -136,14 +137,16 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
     recap = _recap(again.stdout)
     assert len(recap) == len(fleet.hosts) and all('changed=0' in line for line in recap), recap
 
-    ecds_before = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
+    # The first host's Envoy rejects the module: every file of that host is put back, and the play stops there. (The
+    # module stays in its store, unused, until the next run prunes it.)
+    config_before = _host_files(fleet, ('etc/envoy',))
     rejected = rollout(images['newer_host'])
     assert rejected.returncode != 0
     assert 'Envoy rejected the new config of filter add_header' in rejected.stdout
-    assert 'Envoy logs why before \\"Unable to create Wasm plugin add_header\\"' in rejected.stdout
-    after = {host.name: (host.root / 'etc' / 'envoy' / 'ecds' / 'add_header.yaml').read_bytes() for host in fleet.hosts}
-    assert after == ecds_before
+    assert 'Envoy logs why just before \\"Unable to create Wasm plugin add_header\\"' in rejected.stdout
+    assert 'every file was put back as it was and Envoy serves the previous config' in rejected.stdout
+    assert _host_files(fleet, ('etc/envoy',)) == config_before
     assert {_header(host) for host in fleet.hosts} == {'add_header_v2'}
-    untouched = [line for line in rejected.stdout.splitlines() if line.startswith('TASK [wasm.oci.envoy_filter : Swap')]
+    untouched = [line for line in rejected.stdout.splitlines() if line.startswith(DEPLOY_TASK)]
     assert len(untouched) == 1, 'the play must stop after the first host rejects the update'
     assert {name: process.pid for name, process in envoys.items() if process.alive()} == pids

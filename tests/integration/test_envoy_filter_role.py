@@ -6,10 +6,10 @@ import pathlib
 import subprocess
 import typing as t
 
-from harness.envoy import HEADER, Envoy, free_port
+from harness.envoy import HEADER, Envoy, contents, free_port
 from harness.module_runner import publish
 from harness.registries import Registry
-from harness.role import LocalRollout, failure_message, headers, local_role_vars, recap_changed, run_role
+from harness.role import LocalRollout, failure_message, headers, local_role_vars, recap_changed, reported, run_role
 
 
 def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: dict[str, pathlib.Path],
@@ -25,12 +25,17 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
         return run_role(dict(base_vars, envoy_filter_filters=filters), ansible_environment, tmp_path)
 
     refused = rollout(images['v1'], root_id='not_in_the_image')
-    assert refused.returncode != 0 and 'root_id not_in_the_image is not' in refused.stdout, refused.stdout
-    assert not (tmp_path / 'etc-envoy').exists()
+    assert refused.returncode != 0
+    message = failure_message(refused.stdout)
+    assert 'root_id "not_in_the_image" is not one of the root IDs the image declares ("add_header")' in message, message
+    # Nothing but the lock of the configuration directory: no Envoy file, no module.
+    assert [path.name for path in (tmp_path / 'etc-envoy').rglob('*') if path.is_file()] == ['.wasm-oci.lock']
+    assert not (tmp_path / 'wasm-store').exists()
 
     first = rollout(images['v1'])
     assert first.returncode == 0, first.stdout + first.stderr
-    assert 'the live check happens on the next run' in first.stdout
+    assert f'Envoy is not running (nothing listens on 127.0.0.1:{admin_port}' in first.stderr, first.stderr
+    assert reported(first.stdout) == [f'add_header: {images["v1"]} (<digest>) written, not confirmed by Envoy yet']
     envoy = Envoy(envoy_binary, tmp_path / 'etc-envoy' / 'envoy.yaml', tmp_path / 'envoy.log', admin_port, listener_port)
     try:
         envoy.wait_ready()
@@ -41,13 +46,17 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
 
         v2 = rollout(images['v2'])
         assert v2.returncode == 0, v2.stdout + v2.stderr
-        assert 'Envoy applied the new config of filter add_header' in v2.stdout
+        assert reported(v2.stdout) == [f'add_header: {images["v2"]} (<digest>) applied and confirmed by Envoy'], v2.stdout
         assert envoy.header() == 'add_header_v2'
         assert envoy.process.pid == pid and envoy.process.poll() is None
 
+        v2_files = contents(tmp_path / 'etc-envoy')
         rejected = rollout(images['newer_host'], root_id='add_header')
         assert rejected.returncode != 0, rejected.stdout
-        assert 'Envoy rejected the new config of filter add_header' in rejected.stdout
+        message = failure_message(rejected.stdout)
+        assert f'Envoy rejected the new config of filter add_header ({images["newer_host"]} (sha256:' in message, message
+        assert 'every file was put back as it was and Envoy serves the previous config' in message, message
+        assert contents(tmp_path / 'etc-envoy') == v2_files
         assert [envoy.header() for attempt in range(5)] == ['add_header_v2'] * 5
         assert envoy.process.pid == pid and envoy.process.poll() is None
     finally:
@@ -76,21 +85,24 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
         # A second filter joins the listener through its file: no restart.
         added = rollout.run({'name': 'first', 'image': v2}, {'name': 'second', 'image': v1})
         assert added.returncode == 0, added.stdout
-        assert 'Envoy applied the new listeners' in added.stdout
+        assert reported(added.stdout) == [f'second: {v1} (<digest>) applied and confirmed by Envoy'], added.stdout
         assert headers(envoy) == ['add_header', 'add_header_v2']
 
-        # A new filter Envoy cannot load: the listener would answer 500 with it, so the listener file is put back.
-        listeners = (rollout.config_dir / 'lds.yaml').read_bytes()
+        # A new filter Envoy cannot load: the listener would answer 500 with it, so every file is put back, the
+        # broken filter's new ECDS file removed again.
+        files = contents(rollout.config_dir)
         broken = rollout.run({'name': 'first', 'image': v2}, {'name': 'second', 'image': v1}, {'name': 'broken', 'image': rollout.images['newer_host']})
         assert broken.returncode != 0
-        assert 'Envoy rejected the config of filter broken' in failure_message(broken.stdout)
-        assert (rollout.config_dir / 'lds.yaml').read_bytes() == listeners
+        message = failure_message(broken.stdout)
+        assert f'Envoy rejected config of filter broken ({rollout.images["newer_host"]} (sha256:' in message, message
+        assert 'every file was put back as it was and Envoy serves the previous config' in message, message
+        assert contents(rollout.config_dir) == files
         envoy.wait_for(lambda: headers(envoy) == ['add_header', 'add_header_v2'], 'the listener without the broken filter')
 
-        # The broken filter's ECDS file stays until the filter is listed as absent, like any filter.
+        # Listed as absent, a filter leaves the listener, then its ECDS file and its previous copy go.
         removed = rollout.run({'name': 'first', 'state': 'absent'}, {'name': 'second', 'image': v1}, {'name': 'broken', 'state': 'absent'})
         assert removed.returncode == 0, removed.stdout
-        assert f'Removed {rollout.config_dir}/ecds/first.yaml' in removed.stdout
+        assert reported(removed.stdout) == ['first: removed'], removed.stdout
         assert headers(envoy) == ['add_header']
         assert sorted(path.name for path in (rollout.config_dir / 'ecds').iterdir()) == ['second.yaml']
         assert rollout.stored_modules() == v1_module and v2_module.isdisjoint(rollout.stored_modules())
@@ -111,7 +123,8 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
         # Only a change of the bootstrap itself needs a restart, and without envoy_filter_service the role says so.
         renamed = rollout.run({'name': 'second', 'image': v1}, envoy_filter_cluster='edge')
         assert renamed.returncode == 0, renamed.stdout
-        assert 'The bootstrap changed: restart Envoy to apply it' in renamed.stdout
+        assert reported(renamed.stdout) == ['The bootstrap changed; Envoy reads it only when it starts'], renamed.stdout
+        assert 'restart Envoy to apply it (or set envoy_filter_service)' in renamed.stdout
     finally:
         envoy.stop()
 
@@ -149,11 +162,14 @@ def test_existing_bootstrap_is_checked_never_written(envoy_binary: pathlib.Path,
     bootstrap.write_text(original, encoding='utf-8')
     add_header = {'name': 'add_header', 'image': rollout.images['v1']}
 
+    # The filter's ECDS file and module are written, harmless while nothing references them; the bootstrap is not.
     refused = rollout.run(add_header)
     assert refused.returncode != 0
     message = failure_message(refused.stdout)
-    assert f'The bootstrap {bootstrap} does not take filter add_header' in message and 'nothing was written' in message, message
-    assert not (rollout.config_dir / 'ecds' / 'add_header.yaml').exists()
+    assert f'The bootstrap {bootstrap} does not take every filter from its ECDS file' in message, message
+    assert 'Their ECDS files and modules are in place' in message and '1. paste each entry below' in message, message
+    assert (rollout.config_dir / 'ecds' / 'add_header.yaml').is_file() and len(rollout.stored_modules()) == 1
+    assert bootstrap.read_text(encoding='utf-8') == original
 
     # The entry from the message, pasted as it is above the router, is all the bootstrap needs.
     stanza = message[message.index('# Add to'):]
@@ -167,9 +183,12 @@ def test_existing_bootstrap_is_checked_never_written(envoy_binary: pathlib.Path,
     envoy = rollout.start_envoy()
     try:
         assert headers(envoy) == ['add_header']
+        # The run after the restart confirms that Envoy runs the filter the ECDS file written at onboarding names.
+        confirmed = rollout.run(add_header)
+        assert confirmed.returncode == 0 and recap_changed(confirmed.stdout) == 0, confirmed.stdout
         still_used = rollout.run(dict(add_header, state='absent'))
         assert still_used.returncode != 0
-        assert 'still takes a filter from' in failure_message(still_used.stdout)
+        assert f'The bootstrap {bootstrap} still takes filter add_header (listed as absent)' in failure_message(still_used.stdout)
         assert (rollout.config_dir / 'ecds' / 'add_header.yaml').is_file()
     finally:
         envoy.stop()

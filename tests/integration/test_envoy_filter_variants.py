@@ -16,12 +16,12 @@ import typing as t
 
 import pytest
 
-from harness.envoy import Envoy, free_port
+from harness.envoy import Envoy, free_port, snapshot
 from harness.module_runner import publish
 from harness.registries import Registry
-from harness.role import headers, local_role_vars, recap_changed, run_role
+from harness.role import headers, local_role_vars, recap_changed, reported, run_role
 
-SWAP_TASK = "Swap each filter's ECDS file and confirm Envoy applied it"
+DEPLOY_TASK = 'Apply the filter set in one transaction, confirmed by Envoy or undone'
 HOST_PULL_TASK = 'Pull each image on the host'
 FILTER_NAMES = ('first', 'second', 'tcp')
 HTTP_WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm'
@@ -29,8 +29,9 @@ NETWORK_WASM_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.wasm.v
 HCM_NAME = 'envoy.filters.network.http_connection_manager'
 # The header values the v1 and v2 sample filters add (examples/filters/add_header, and the Makefile's sed for v2).
 V1_MARK, V2_MARK = 'add_header', 'add_header_v2'
-# A loop item's line in the default callback's output: `changed: [localhost] => (item=first sha256:...)`.
+# A loop item's line in the default callback's output: `changed: [localhost] => (item=127.0.0.1:5000/filters/x:v1)`.
 ITEM_STATUS = re.compile(r'^(ok|changed|failed|skipping): \[localhost\](?: =>)? \(item=([^\s)]+)')
+DIGEST = r'\(sha256:[0-9a-f]{64}\)'
 
 
 class Images(t.NamedTuple):
@@ -54,7 +55,7 @@ def images(sample_filter: pathlib.Path, sample_filter_v2: pathlib.Path, registry
     )
 
 
-def _role_vars(workdir: pathlib.Path, envoy: str, pull_on: str, admin_port: int, listener_port: int) -> dict[str, t.Any]:
+def _role_vars(workdir: pathlib.Path, envoy: str | None, pull_on: str, admin_port: int, listener_port: int) -> dict[str, t.Any]:
     return local_role_vars(workdir, envoy, admin_port, listener_port, envoy_filter_pull_on=pull_on, envoy_filter_manage_bootstrap=True)
 
 
@@ -71,25 +72,14 @@ def _task_output(output: str, task: str) -> str:
 
 
 def _item_statuses(output: str, task: str) -> dict[str, str]:
-    """Each loop item's status in one task, by filter name (the first word of the role's loop labels)."""
+    """Each loop item's status in one task, by item (the image, in the role's pull loops)."""
     return {match.group(2): match.group(1) for match in map(ITEM_STATUS.match, _task_output(output, task).splitlines()) if match}
 
 
-def _assert_only_changed(output: str, filter_name: str, tasks: t.Sequence[str] = (HOST_PULL_TASK, SWAP_TASK)) -> None:
-    """In each of ``tasks``, the item of ``filter_name`` changed and the items of the other filters did not."""
-    expected = {name: 'changed' if name == filter_name else 'ok' for name in FILTER_NAMES}
-    assert {task: _item_statuses(output, task) for task in tasks} == {task: expected for task in tasks}, output
-
-
-def _snapshot(*roots: pathlib.Path) -> dict[str, tuple[str, int, int] | None]:
-    """Every path under ``roots``; a file with its sha256, mtime and inode, so that even a rewrite of the same bytes shows."""
-    state: dict[str, tuple[str, int, int] | None] = {}
-    for root in roots:
-        state[str(root)] = None
-        for path in sorted(root.rglob('*')):
-            stat = path.stat()
-            state[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), stat.st_mtime_ns, stat.st_ino) if path.is_file() else None
-    return state
+def _assert_only_changed(output: str, filter_name: str, image: str, verdict: str) -> None:
+    """The role changed ``filter_name`` alone, to ``image``, with ``verdict``; the host pulled no image again."""
+    assert reported(output) == [f'{filter_name}: {image} (<digest>) {verdict}'], output
+    assert set(_item_statuses(output, HOST_PULL_TASK).values()) == {'ok'}, output
 
 
 def _network_counter(envoy: Envoy, filter_name: str, counter: str) -> int:
@@ -110,9 +100,13 @@ def _assert_stored_by_digest(wasm_dir: pathlib.Path, expected_sha256: set[str]) 
     assert set(stored) == expected_sha256 and all(name == digest for name, digest in stored.items()), stored
 
 
-def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str, old_module: str, new_module: str) -> None:
-    """The swap task shows one diff, of ``filter_name``'s ECDS file, from the old module path to the new one."""
-    diff = _task_output(output, SWAP_TASK)
+def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str, images: tuple[str, str], modules: tuple[str, str]) -> None:
+    """The deploy task names the old and new image of ``filter_name``, then shows one diff, of its ECDS file, from the
+    old module path to the new one."""
+    diff = _task_output(output, DEPLOY_TASK)
+    old_image, new_image = images
+    old_module, new_module = modules
+    assert re.search(rf'^filter {filter_name}: {re.escape(old_image)} {DIGEST} -> {re.escape(new_image)} {DIGEST}$', diff, re.MULTILINE), diff
     assert diff.count('--- before:') == 1 and f'--- before: {config_dir / "ecds" / filter_name}.yaml' in diff, diff
     assert re.search(rf'^-\s+"filename": "{re.escape(old_module)}"$', diff, re.MULTILINE), diff
     assert re.search(rf'^\+\s+"filename": "{re.escape(new_module)}"$', diff, re.MULTILINE), diff
@@ -125,8 +119,8 @@ def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str,
 ])
 def test_check_mode_on_a_fresh_host_creates_nothing(pull_on: str, validate: bool, envoy_binary: pathlib.Path,
                                                     images: Images, ansible_environment: dict[str, str], tmp_path: pathlib.Path) -> None:
-    # Without the binary on the host the role skips `envoy --mode validate`.
-    envoy = str(envoy_binary) if validate else 'envoy-not-on-this-host'
+    # Without envoy_filter_binary the role skips `envoy --mode validate`; with it, validation runs in check mode too.
+    envoy = str(envoy_binary) if validate else None
     play_vars = dict(_role_vars(tmp_path, envoy, pull_on, free_port(), free_port()), envoy_filter_filters=[{'name': 'first', 'image': images.v1}])
     checked = run_role(play_vars, ansible_environment, tmp_path, '--check')
     assert not (tmp_path / 'etc-envoy').exists() and not (tmp_path / 'wasm-store').exists()
@@ -173,32 +167,32 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
         assert headers(envoy) == [V1_MARK, V2_MARK]
         assert _network_counter(envoy, 'tcp', 'update_success') == 1, envoy.log_tail()
 
-        deployed = _snapshot(config_dir, wasm_dir)
+        deployed = snapshot(config_dir, wasm_dir)
         checked = _succeeded(run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--check', '--diff'))
         assert recap_changed(checked.stdout) > 0
-        _assert_only_changed(checked.stdout, 'first', tasks=[SWAP_TASK])
-        _assert_module_diff(checked.stdout, config_dir, 'first', v1_module, v2_module)
-        assert _snapshot(config_dir, wasm_dir) == deployed
+        _assert_only_changed(checked.stdout, 'first', images.v2, 'would be applied (check mode)')
+        _assert_module_diff(checked.stdout, config_dir, 'first', (images.v1, images.v2), (v1_module, v2_module))
+        assert snapshot(config_dir, wasm_dir) == deployed
         assert headers(envoy) == [V1_MARK, V2_MARK]
 
         updated = _succeeded(run_role(role_vars(images.v2, images.v1), ansible_environment, tmp_path, '--diff'))
-        _assert_only_changed(updated.stdout, 'first')
-        assert 'Envoy applied the new config of filter first' in updated.stdout
-        _assert_module_diff(updated.stdout, config_dir, 'first', v1_module, v2_module)
+        _assert_only_changed(updated.stdout, 'first', images.v2, 'applied and confirmed by Envoy')
+        _assert_module_diff(updated.stdout, config_dir, 'first', (images.v1, images.v2), (v1_module, v2_module))
         assert headers(envoy) == [V2_MARK, V2_MARK]
 
         # The next rollout changes tcp alone: first and second coming out of it unchanged shows the update above settled.
         network_update = rollout_twice(images.v2, images.v2)
-        _assert_only_changed(network_update.stdout, 'tcp')
-        assert 'Envoy applied the new config of filter tcp' in network_update.stdout
+        _assert_only_changed(network_update.stdout, 'tcp', images.v2, 'applied and confirmed by Envoy')
         assert (_network_counter(envoy, 'tcp', 'update_success'), _network_counter(envoy, 'tcp', 'update_rejected')) == (2, 0)
         assert headers(envoy) == [V2_MARK, V2_MARK]
 
-        # The network filter leaves the listener, then its ECDS file and its host-pulled copy go.
-        assert (wasm_dir / '.tcp.pulled.wasm').is_file()
+        # The network filter leaves the listener, then its ECDS file and its previous copy go.
+        assert (config_dir / 'ecds' / 'tcp.yaml.previous').is_file()
         removed = base_vars | {'envoy_filter_filters': role_vars(images.v2, images.v2)['envoy_filter_filters'][:2] + [{'name': 'tcp', 'state': 'absent'}]}
-        _succeeded(run_role(removed, ansible_environment, tmp_path))
-        assert not (config_dir / 'ecds' / 'tcp.yaml').exists() and not (wasm_dir / '.tcp.pulled.wasm').exists()
+        assert reported(_succeeded(run_role(removed, ansible_environment, tmp_path)).stdout) == ['tcp: removed']
+        assert sorted(path.name for path in (config_dir / 'ecds').iterdir()) == ['first.yaml', 'first.yaml.previous', 'second.yaml']
+        listener = json.loads((config_dir / 'lds.yaml').read_text(encoding='utf-8'))['resources'][0]
+        assert [entry['name'] for entry in listener['filter_chains'][0]['filters']] == [HCM_NAME]
         assert headers(envoy) == [V2_MARK, V2_MARK]
         assert envoy.process.pid == pid and envoy.process.poll() is None
     finally:
@@ -214,7 +208,7 @@ def test_hosts_with_their_own_images_get_them_from_the_controller(images: Images
         f'{host} ansible_connection=local envoy_filter_config_dir={tmp_path / host / "etc-envoy"} '
         f'envoy_filter_wasm_dir={tmp_path / host / "wasm"} filter_image={image}\n'
         for host, image in (('one', images.v1), ('two', images.v2))), encoding='utf-8')
-    play_vars = {key: value for key, value in _role_vars(tmp_path, 'envoy-not-on-this-host', 'controller', free_port(), free_port()).items()
+    play_vars = {key: value for key, value in _role_vars(tmp_path, None, 'controller', free_port(), free_port()).items()
                  if key not in ('envoy_filter_config_dir', 'envoy_filter_wasm_dir')}
     play_vars['envoy_filter_filters'] = [{'name': 'first', 'image': '{{ filter_image }}'}]
     variables = tmp_path / 'vars.json'

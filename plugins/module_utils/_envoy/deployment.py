@@ -28,7 +28,12 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
     read_bytes,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_FILE, envoy_lock
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import check_filter_module, store_module, unused_modules
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import (
+    check_filter_module,
+    stale_pulled_copies,
+    store_module,
+    unused_modules,
+)
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, write_unconfirmed
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import Transaction
@@ -37,7 +42,7 @@ from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 # What atomic_writer leaves behind when its process is killed between creating and renaming.
-_STALE_TEMPORARY = re.compile(r'\..+\.[A-Za-z0-9_]{8}\.tmp')
+_STALE_TEMPORARY = re.compile(r'\.(.+\.(yaml|yaml\.previous|json)|[0-9a-f]{64}\.wasm)\.[A-Za-z0-9_]{8}\.tmp')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,8 +311,12 @@ class Deployment:
                                     ' (no counters): its bootstrap does not reference them yet; they stay unconfirmed')
 
     def _prune(self, plan: Plan) -> list[str]:
+        """Remove the stored modules no ECDS file names, and with host pulls the copies of images no filter uses."""
         keep = modules_in_use(self.paths.ecds_dir) | {os.path.realpath(report['module']) for report in plan.filters if report.get('module')}
         unused = unused_modules(self.paths.wasm_dir, keep)
+        if self.settings.pulled_on == 'host':
+            pulled = {os.path.realpath(item['dest']) for item in self.settings.pulled if isinstance(item, dict) and item.get('dest')}
+            unused += stale_pulled_copies(self.paths.wasm_dir, pulled)
         if not self.check_mode:
             for path in unused:
                 try:
@@ -319,7 +328,7 @@ class Deployment:
         return unused
 
     def _remove_stale_temporaries(self) -> None:
-        for directory in (self.paths.config_dir, self.paths.ecds_dir, os.path.dirname(self.paths.bootstrap)):
+        for directory in (self.paths.config_dir, self.paths.ecds_dir, os.path.dirname(self.paths.bootstrap), self.paths.wasm_dir):
             with contextlib.suppress(FileNotFoundError):
                 for name in os.listdir(directory):
                     if _STALE_TEMPORARY.fullmatch(name):

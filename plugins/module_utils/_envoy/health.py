@@ -10,8 +10,6 @@ import http.client
 import typing as t
 import urllib.error
 
-from ansible.module_utils.urls import open_url
-
 
 @dataclasses.dataclass(frozen=True)
 class HealthCheck:
@@ -32,6 +30,9 @@ class HealthCheck:
 
 def probe(check: HealthCheck, timeout: float = 5.0) -> str | None:
     """None when ``check`` passes once; otherwise what was wrong with the answer."""
+    # Imported here: Ansible's URL helper (TLS, proxies) takes a while to load, and most runs change nothing to check.
+    from ansible.module_utils.urls import open_url  # pylint: disable=import-outside-toplevel
+
     try:
         with open_url(check.url, timeout=timeout, use_proxy=False, follow_redirects='none') as response:
             status, headers = response.status, response.headers

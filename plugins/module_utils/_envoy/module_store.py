@@ -20,13 +20,15 @@ from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleE
 from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
 
 CONTENT_ADDRESSED_MODULE = re.compile(r'[0-9a-f]{64}\.wasm')
+# Where a host keeps the module it pulled of one image (named by the sha256 of the reference), beside the store.
+PULLED_COPY = re.compile(r'\.[0-9a-f]{64}\.pulled\.wasm')
 _CHUNK = 1024 * 1024
 
 
 def module_store_path(wasm_dir: str, digest: str) -> str:
     """Where a module with sha256 ``digest`` is stored: ``<wasm_dir>/<hex>.wasm``, never overwritten while Envoy may read it."""
-    algorithm, _, hex_digest = digest.partition(':')
-    if algorithm != 'sha256' or not CONTENT_ADDRESSED_MODULE.fullmatch(hex_digest + '.wasm'):
+    hex_digest = digest[len('sha256:'):] if digest.startswith('sha256:') else ''
+    if not CONTENT_ADDRESSED_MODULE.fullmatch(hex_digest + '.wasm'):
         raise WasmOciError(f'{digest!r} is no sha256 digest of a module')
     return os.path.join(wasm_dir, hex_digest + '.wasm')
 
@@ -45,6 +47,17 @@ def stored_modules(wasm_dir: str) -> list[str]:
 def unused_modules(wasm_dir: str, in_use: t.AbstractSet[str]) -> list[str]:
     """The stored modules (real paths) that are not ``in_use``."""
     return [path for path in stored_modules(wasm_dir) if path not in in_use]
+
+
+def stale_pulled_copies(wasm_dir: str, current: t.AbstractSet[str]) -> list[str]:
+    """The copies pulled on this host (real paths) that are not ``current``: their images are no filter's any more."""
+    try:
+        names = sorted(os.listdir(wasm_dir))
+    except FileNotFoundError:
+        return []
+    directory = os.path.realpath(wasm_dir)
+    return [os.path.join(directory, name) for name in names
+            if PULLED_COPY.fullmatch(name) and os.path.join(directory, name) not in current]
 
 
 def store_module(source: str, path: str, digest: str) -> None:

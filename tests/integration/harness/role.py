@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import subprocess
 import typing as t
 
@@ -12,6 +13,10 @@ import requests
 from .envoy import HEADER, Envoy, free_port
 from .module_runner import publish
 from .registries import Registry
+
+
+# The role's last task, which prints the summary of envoy_wasm_filters.
+REPORT_TASK = 'Report what changed'
 
 
 def run_role(play_vars: dict[str, t.Any], environment: dict[str, str], workdir: pathlib.Path, *options: str) -> subprocess.CompletedProcess:
@@ -44,6 +49,20 @@ def local_role_vars(workdir: pathlib.Path, envoy_binary: str, admin_port: int, l
 def recap_changed(output: str) -> int:
     line = next(line for line in output.splitlines() if line.startswith('localhost') and 'changed=' in line)
     return int(line.split('changed=')[1].split()[0])
+
+
+def reported(output: str, host: str = 'localhost') -> list[str]:
+    """The summary lines the role's "Report what changed" task printed for ``host`` ([] when it printed none), each image's
+    manifest digest shown as ``<digest>``: ``add_header: <image> (<digest>) applied and confirmed by Envoy``."""
+    lines = output.splitlines()
+    start = next((index for index, line in enumerate(lines) if line.startswith('TASK [') and f' : {REPORT_TASK}]' in line), len(lines))
+    for index in range(start + 1, len(lines)):
+        if lines[index].startswith(('TASK [', 'PLAY RECAP')):
+            break
+        if lines[index] == f'ok: [{host}] => {{':
+            summary = json.loads('\n'.join(['{'] + lines[index + 1:lines.index('}', index) + 1]))['msg']
+            return [re.sub(r' \(sha256:[0-9a-f]{64}\) ', ' (<digest>) ', line) for line in summary]
+    return []
 
 
 def failure_message(output: str) -> str:

@@ -216,7 +216,7 @@ def test_a_module_pulled_on_the_host_is_stored_under_the_lock(run: Run, paths: P
 
 
 def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upload(run: Run, paths: Paths,
-                                                                                      tmp_path: pathlib.Path) -> None:
+                                                                                     tmp_path: pathlib.Path) -> None:
     uploaded = tmp_path / 'upload.wasm'
     os.rename(run.module, uploaded)
     run.set(pulled_on='controller', pulled=[dict(run.settings.pulled[0], dest='/controller/pulled.wasm')])
@@ -263,12 +263,16 @@ def test_prune_removes_the_stored_modules_no_filter_uses(run: Run, paths: Paths,
 
 def test_stale_temporary_files_are_removed(run: Run, paths: Paths) -> None:
     os.makedirs(paths.ecds_dir)
-    stale = [os.path.join(paths.config_dir, '.envoy.yaml.abcd1234.tmp'), os.path.join(paths.ecds_dir, '.a.yaml.x_Y9zz00.tmp')]
-    kept = [os.path.join(paths.config_dir, '.envoy.yaml.tmp'), os.path.join(paths.config_dir, 'notes.abcd1234.tmp')]
+    os.makedirs(paths.wasm_dir, exist_ok=True)
+    stale = [os.path.join(paths.config_dir, '.envoy.yaml.abcd1234.tmp'), os.path.join(paths.ecds_dir, '.a.yaml.x_Y9zz00.tmp'),
+             os.path.join(paths.ecds_dir, '.a.yaml.previous.abcd1234.tmp'), os.path.join(paths.wasm_dir, f'.{"ab" * 32}.wasm.abcd1234.tmp')]
+    # Not ours: another tool's file, and a pull's temporary file (pulls run outside the lock).
+    kept = [os.path.join(paths.config_dir, '.envoy.yaml.tmp'), os.path.join(paths.config_dir, 'notes.abcd1234.tmp'),
+            os.path.join(paths.wasm_dir, '.0123.pulled.wasm.abcd1234.tmp')]
     for path in stale + kept:
         pathlib.Path(path).write_bytes(b'')
     run()
-    assert [os.path.exists(path) for path in stale + kept] == [False, False, True, True]
+    assert [os.path.exists(path) for path in stale + kept] == [False] * len(stale) + [True] * len(kept)
 
 
 def test_another_envoy_on_the_admin_address_is_refused(run: Run, paths: Paths, envoy: t.Any) -> None:

@@ -89,7 +89,7 @@ def test_new_and_removed_files_diff_against_nothing() -> None:
 
 def test_a_file_that_is_no_envoy_document_is_described_not_shown() -> None:
     assert _texts(b'\xff\xfe secret', b'[1, 2]') == ('(9 bytes that are not an Envoy document)\n',
-                                                      '(6 bytes that are not an Envoy document)\n')
+                                                     '(6 bytes that are not an Envoy document)\n')
 
 
 def test_a_listener_version_is_a_fingerprint_only_and_redacted_too() -> None:

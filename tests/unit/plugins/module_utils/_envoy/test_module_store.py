@@ -16,6 +16,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import (
     check_filter_module,
     module_store_path,
+    stale_pulled_copies,
     store_module,
     stored_modules,
     unused_modules,
@@ -91,8 +92,6 @@ def test_a_module_named_through_a_symlinked_directory_is_in_use(tmp_path: pathli
     assert set(stored_modules(str(tmp_path / 'link'))) <= modules_in_use(str(tmp_path / 'ecds'))
 
 
-
-
 def test_module_store_path_is_the_hex_digest_in_the_wasm_dir() -> None:
     assert module_store_path('/var/lib/envoy/wasm', 'sha256:' + 'ab' * 32) == f'/var/lib/envoy/wasm/{"ab" * 32}.wasm'
 
@@ -164,3 +163,12 @@ def test_check_filter_module_refuses_a_content_addressed_module_that_is_no_proxy
     path = module_store_path(paths.wasm_dir, add_module(data=build_module(function_exports=('_start',))))
     with pytest.raises(WasmOciError, match='it exports no proxy_abi_version_\\* function, so it is no proxy-wasm module'):
         check_filter_module(path)
+
+
+def test_pulled_copies_of_images_no_filter_uses_are_stale(tmp_path: pathlib.Path) -> None:
+    current, old = tmp_path / f'.{"a" * 64}.pulled.wasm', tmp_path / f'.{"b" * 64}.pulled.wasm'
+    others = [tmp_path / f'{"c" * 64}.wasm', tmp_path / '.notes.pulled.wasm']
+    for path in [current, old, *others]:
+        path.write_bytes(b'')
+    assert stale_pulled_copies(str(tmp_path), {os.path.realpath(current)}) == [os.path.realpath(old)]
+    assert stale_pulled_copies(str(tmp_path / 'missing'), set()) == []

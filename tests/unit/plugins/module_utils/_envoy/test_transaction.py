@@ -96,7 +96,7 @@ def test_confirmed_changes_are_applied_one_by_one_in_order(admin: t.Any, disk: D
     (None, 'Envoy did not apply the new config of filter c within 3s'),
 ])
 def test_the_third_of_three_not_taken_puts_every_file_back_newest_first(admin: t.Any, disk: Disk, outcome: str | None,
-                                                                         complaint: str) -> None:
+                                                                        complaint: str) -> None:
     before = disk.holding(THREE)
     admin.outcomes[THREE[2].watch] = [outcome]
     with pytest.raises(UpdateFailed) as caught:
@@ -178,7 +178,8 @@ def test_a_listener_change_waits_for_the_filters_it_starts_to_use(admin: t.Any, 
         # Filter b is confirmed through the listener, so nothing is left unconfirmed.
         assert _transaction(admin, disk).apply(changes) == []
     else:
-        with pytest.raises(UpdateFailed, match=f'^Envoy rejected config of filter b, which the new listeners use; {PUT_BACK}$'):
+        # The newly used filter's own hint says where Envoy logs why.
+        with pytest.raises(UpdateFailed, match=f'^Envoy rejected config of filter b, which the new listeners use; see the log of b; {PUT_BACK}$'):
             _transaction(admin, disk).apply(changes)
         assert disk.files == before
     # Filter a was loaded before the change: only the listener and the newly used filter b are awaited, b from zero.

@@ -69,7 +69,7 @@ def test_a_refused_configuration_is_an_error_in_envoys_words(tmp_path: pathlib.P
     assert first == f'{ENVOY} --mode validate refused the configuration for {paths.bootstrap} (exit 1); nothing was changed:'
     # The last 30 lines; the private directory, which is gone, is called the candidate.
     assert output.splitlines() == [f'line {number}' for number in range(12, 40)] + ['error reading (candidate) ecds/a.yaml',
-                                                                                   'configuration ok?']
+                                                                                    'configuration ok?']
     assert os.listdir(tmp_path) == []
 
 

@@ -16,8 +16,7 @@ import os
 import re
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import SUCCESS, EnvoyAdmin, same_envoy
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import admin_address_of, node_id_of, parse_address
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import SUCCESS, EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
     PREVIOUS_SUFFIX,
@@ -36,6 +35,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store impor
 )
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, write_unconfirmed
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address, current_bootstrap, running_envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import Transaction
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import RunCommand, validate_managed
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
@@ -136,8 +136,9 @@ class Deployment:
 
     def _locked(self) -> Outcome:
         settings = self.settings
-        bootstrap = self._current_bootstrap()
-        admin = self._running_envoy(bootstrap)
+        managed_node = settings.managed.node_id if settings.managed else None
+        bootstrap = current_bootstrap(self.paths.bootstrap, settings.managed is not None)
+        admin = running_envoy(self.paths.bootstrap, bootstrap, settings.admin_address, managed_node)
         plan = plan_filters(settings.filters, self._images(), self.paths, read_bytes, ecds_file_names(self.paths.ecds_dir),
                             managed=settings.managed, purge=settings.purge,
                             bootstrap_uses=None if settings.managed else bootstrap_ecds_paths(bootstrap))
@@ -158,7 +159,7 @@ class Deployment:
         if plan.changes and not self.check_mode:
             self._apply(plan, admin, unconfirmed, outcome)
         if admin is None and plan.changes:
-            outcome.warnings.append(f'Envoy is not running (nothing listens on {self._admin_address(bootstrap)}, the admin address '
+            outcome.warnings.append(f'Envoy is not running (nothing listens on {admin_address(bootstrap, settings.admin_address)}, the admin address '
                                     'of its bootstrap): the files were written unconfirmed; the next run with Envoy running '
                                     'checks them')
         if settings.prune:
@@ -198,45 +199,6 @@ class Deployment:
                 os.unlink(path)
         else:
             write_atomically(path, data, self.settings.mode, self.settings.group)
-
-    def _current_bootstrap(self) -> t.Any:
-        path = self.paths.bootstrap
-        if self.settings.managed:
-            data = read_bytes(path)
-            try:
-                return None if data is None else load_document(path)
-            except WasmOciError:
-                return None
-        if not os.path.exists(path):
-            raise WasmOciError(f'The bootstrap {path} does not exist: give the bootstrap Envoy runs with (bootstrap_path), or let '
-                               'this collection write one (managed_bootstrap; envoy_filter_manage_bootstrap in the role); nothing was written')
-        return load_document(path)
-
-    def _admin_address(self, bootstrap: t.Any) -> str:
-        return admin_address_of(bootstrap) or self.settings.admin_address
-
-    def _running_envoy(self, bootstrap: t.Any) -> EnvoyAdmin | None:
-        """The admin of the Envoy running this bootstrap; None only when provably nothing runs it."""
-        given = self.settings.admin_address
-        address = self._admin_address(bootstrap)
-        if not self.settings.managed:
-            named = admin_address_of(bootstrap)
-            if named is None:
-                raise WasmOciError(f'The bootstrap {self.paths.bootstrap} has no admin address (admin.address.socket_address), so '
-                                   'no change could be confirmed; add one; nothing was written')
-            if parse_address(named, 'admin address') != parse_address(given, 'admin_address'):
-                raise WasmOciError(f'admin_address {given} is not the admin address {named} that the bootstrap {self.paths.bootstrap} '
-                                   'names; set it to that address; nothing was written')
-        admin = EnvoyAdmin(address)
-        info = admin.server_info()
-        if info is None:
-            return None
-        node_id = node_id_of(bootstrap) if bootstrap is not None else (self.settings.managed.node_id if self.settings.managed else None)
-        if not same_envoy(info, self.paths.bootstrap, node_id):
-            started = info['command_line_options'].get('config_path') or '(no file)'
-            raise WasmOciError(f'The Envoy answering on {address} was started with {started}, not {self.paths.bootstrap}: it is '
-                               'another Envoy, so nothing was changed; give the admin address of this one')
-        return admin
 
     def _confirm_earlier(self, admin: EnvoyAdmin, pending: dict[str, str], unconfirmed: dict[str, str]) -> dict[str, str]:
         """Check the files written while Envoy was stopped (or by a run that was killed) against what Envoy runs."""

@@ -99,7 +99,7 @@ def test_server_info_without_command_line_options_is_no_envoy(service: t.Any, do
                  id='timeout'),
 ])
 def test_an_answer_that_proves_nothing_is_an_error_not_a_stopped_envoy(service: t.Any, answer: dict[str, t.Any],
-                                                                        message: str) -> None:
+                                                                       message: str) -> None:
     service.answer('/server_info', **answer)
     with pytest.raises(AdminError, match=f'^Envoy admin at {service.address} {message}') as caught:
         EnvoyAdmin(service.address, timeout=0.3).server_info()

@@ -15,7 +15,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy import deployment
+from ansible_collections.wasm.oci.plugins.module_utils._envoy import running
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import CLUSTER_UPDATES, LISTENER_UPDATES, REJECTED, UpdateCounters, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing, Outcome, Settings
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import dump_document, filter_reference, filter_stanza
@@ -85,7 +85,7 @@ def run(paths: Paths, refused_address: str, add_module: t.Any, make_image: t.Any
 def envoy(admin: t.Any, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> t.Any:
     """A running Envoy, started with the bootstrap at ``paths.bootstrap``, behind the scripted admin."""
     admin.info = {'command_line_options': {'config_path': paths.bootstrap}, 'node': {'id': 'edge-1'}}
-    monkeypatch.setattr(deployment, 'EnvoyAdmin', lambda address: admin)
+    monkeypatch.setattr(running, 'EnvoyAdmin', lambda address: admin)
     return admin
 
 
@@ -216,7 +216,7 @@ def test_a_module_pulled_on_the_host_is_stored_under_the_lock(run: Run, paths: P
 
 
 def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upload(run: Run, paths: Paths,
-                                                                                     tmp_path: pathlib.Path) -> None:
+                                                                                    tmp_path: pathlib.Path) -> None:
     uploaded = tmp_path / 'upload.wasm'
     os.rename(run.module, uploaded)
     run.set(pulled_on='controller', pulled=[dict(run.settings.pulled[0], dest='/controller/pulled.wasm')])

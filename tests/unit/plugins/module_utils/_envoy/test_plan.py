@@ -144,7 +144,7 @@ def test_a_user_owned_bootstrap_gets_no_listener_cluster_or_bootstrap_change(hos
 
 
 def test_filters_a_user_owned_bootstrap_does_not_use_yet_are_onboarded(host: Host, paths: Paths, images: t.Any,
-                                                                        make_filter: t.Any) -> None:
+                                                                       make_filter: t.Any) -> None:
     filters = _present(make_filter)
     # The bootstrap names b's file in another spelling of the same path.
     plan = host.plan(filters, images, bootstrap_uses={os.path.normpath(paths.ecds_dir + '/./b.yaml')})

@@ -32,6 +32,10 @@ class ActionModule(ActionBase):
             args['uploaded_modules'] = self._upload(missing, args.get('pulled') or [])
             del result['missing_modules']
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            if result.get('missing_modules'):
+                # Another run pruned what was just sent: nothing was applied, so this must not pass for a success.
+                raise AnsibleActionFail('The host lost modules sent to it before they were stored (a concurrent run?); '
+                                        'nothing was changed: run again')
             return result
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)

@@ -272,7 +272,7 @@ removed_modules:
   elements: str
   sample: [/var/lib/envoy/wasm/9c1d....wasm]
 files:
-  description: Files written or removed (or that would be).
+  description: Files written, removed, or given the asked O(mode) and O(group) (or that would be).
   returned: success
   type: list
   elements: str
@@ -369,13 +369,13 @@ class EnvoyFilterSet:
     def _result(self, settings: Settings, outcome: Outcome) -> dict:
         plan = outcome.plan
         result = {
-            'changed': bool(plan.changes or outcome.stored_modules or outcome.removed_modules),
+            'changed': bool(plan.changes or outcome.stored_modules or outcome.removed_modules or outcome.reset_modes),
             'verified': outcome.verified,
             'filters': plan.filters,
             'unmanaged_filters': plan.unmanaged,
             'stored_modules': outcome.stored_modules,
             'removed_modules': outcome.removed_modules,
-            'files': [change.path for change in plan.changes],
+            'files': [change.path for change in plan.changes] + outcome.reset_modes,
             'restart_needed': outcome.restart_needed,
             'summary': outcome.summary(),
         }
@@ -395,7 +395,7 @@ def main() -> None:
             config_dir=dict(type='path', required=True),
             wasm_dir=dict(type='path', required=True),
             bootstrap_path=dict(type='path'),
-            filters=dict(type='list', elements='dict', required=True, options=dict(
+            filters=dict(type='list', elements='dict', required=True, mutually_exclusive=[('image', 'module')], options=dict(
                 name=dict(type='str', required=True),
                 state=dict(type='str', default='present', choices=['present', 'absent']),
                 type=dict(type='str', default='http', choices=['http', 'network']),
@@ -438,6 +438,9 @@ def main() -> None:
         result = EnvoyFilterSet(module).run()
     except WasmOciError as exc:
         module.fail_json(msg=str(exc))
+    except OSError as exc:
+        module.fail_json(msg=f'Cannot change {exc.filename or "a file"}: {exc.strerror}; run with become, or give a directory this '
+                             'user may write')
     module.exit_json(**result)
 
 

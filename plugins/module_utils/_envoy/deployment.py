@@ -14,10 +14,11 @@ import contextlib
 import dataclasses
 import os
 import re
+import stat
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import SUCCESS, EnvoyAdmin
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, wait_healthy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
     PREVIOUS_SUFFIX,
     bootstrap_ecds_paths,
@@ -34,15 +35,20 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store impor
     unused_modules,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, write_unconfirmed
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
+    RESTART_MARK,
+    read_unconfirmed,
+    take_pending_restart,
+    write_unconfirmed,
+)
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address, current_bootstrap, running_envoy
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import Transaction
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import RolledBack, Transaction
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import RunCommand, validate_managed
 from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 # What atomic_writer leaves behind when its process is killed between creating and renaming.
-_STALE_TEMPORARY = re.compile(r'\.(.+\.(yaml|yaml\.previous|json)|[0-9a-f]{64}\.wasm)\.[A-Za-z0-9_]{8}\.tmp')
+_STALE_TEMPORARY = re.compile(r'\..+\.(yaml|yaml\.previous|json)\.[A-Za-z0-9_]{8}\.tmp')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +82,8 @@ class Outcome:
     restart_needed: bool
     stored_modules: list[str] = dataclasses.field(default_factory=list)
     removed_modules: list[str] = dataclasses.field(default_factory=list)
+    # Files whose mode or group were not those asked for (hosts from before, a new group).
+    reset_modes: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
 
     def confirm_reports(self) -> None:
@@ -138,15 +146,21 @@ class Deployment:
         settings = self.settings
         managed_node = settings.managed.node_id if settings.managed else None
         bootstrap = current_bootstrap(self.paths.bootstrap, settings.managed is not None)
-        admin = running_envoy(self.paths.bootstrap, bootstrap, settings.admin_address, managed_node)
+        unconfirmed = read_unconfirmed(self.paths.config_dir)
+        previous_admin = take_pending_restart(unconfirmed, self.paths.bootstrap)
+        admin = running_envoy(self.paths.bootstrap, bootstrap, settings.admin_address, managed_node, previous_admin)
+        if previous_admin is not None and not self.check_mode:
+            # The Envoy of the old admin address is gone: it restarted with the bootstrap, or stopped.
+            write_unconfirmed(self.paths.config_dir, unconfirmed)
         plan = plan_filters(settings.filters, self._images(), self.paths, read_bytes, ecds_file_names(self.paths.ecds_dir),
                             managed=settings.managed, purge=settings.purge,
                             bootstrap_uses=None if settings.managed else bootstrap_ecds_paths(bootstrap))
         stored = self._store_modules(plan)
-        unconfirmed = read_unconfirmed(self.paths.config_dir)
         changing = {change.path for change in plan.changes}
         if admin is not None:
-            unconfirmed = self._confirm_earlier(admin, {path: watch for path, watch in unconfirmed.items() if path not in changing},
+            # Files waiting for their entry in a user-owned bootstrap are checked once it has them.
+            waiting = changing | set(plan.onboarding_paths)
+            unconfirmed = self._confirm_earlier(admin, {path: watch for path, watch in unconfirmed.items() if path not in waiting},
                                                 unconfirmed)
         if plan.stanzas:
             self._onboard(plan, unconfirmed)
@@ -157,11 +171,12 @@ class Deployment:
             change.path == self.paths.bootstrap for change in plan.changes)
         outcome = Outcome(plan, self.paths, self.check_mode, admin is not None, set(unconfirmed), restart_needed, stored)
         if plan.changes and not self.check_mode:
-            self._apply(plan, admin, unconfirmed, outcome)
+            self._apply(plan, admin, admin_address(bootstrap, settings.admin_address), unconfirmed, outcome)
         if admin is None and plan.changes:
             outcome.warnings.append(f'Envoy is not running (nothing listens on {admin_address(bootstrap, settings.admin_address)}, the admin address '
                                     'of its bootstrap): the files were written unconfirmed; the next run with Envoy running '
                                     'checks them')
+        outcome.reset_modes = self._reset_modes(plan)
         if settings.prune:
             outcome.removed_modules = self._prune(plan)
         outcome.confirm_reports()
@@ -211,12 +226,21 @@ class Deployment:
             if data is None or (before is not None and before.version == version):
                 del remaining[path]
                 continue
-            if before is None or admin.wait_for_update(watch, before, self.settings.verify_timeout, version) != SUCCESS:
+            if before is None:
+                raise WasmOciError(f'Envoy runs, but does not use {path}, written while it was stopped: its bootstrap gained the '
+                                   'entry after Envoy started. Restart Envoy so it reads its bootstrap, then run again; nothing was changed')
+            if admin.wait_for_update(watch, before, self.settings.verify_timeout, version) != SUCCESS:
                 running = before.version if before else 'nothing'
                 raise WasmOciError(f'{path} was written while Envoy was stopped or busy, and Envoy now runs {running or "nothing"} '
                                    f'from it, not version {version}: it rejected the file, or its bootstrap does not use it. '
                                    'Envoy logs why; fix the filter and run again; nothing was changed')
             del remaining[path]
+        if remaining != unconfirmed and self.settings.health_check is not None:
+            # Envoy took these files when it started, unchecked: the health check is as due as after a swap.
+            problem = wait_healthy(self.settings.health_check)
+            if problem:
+                raise WasmOciError(f'Envoy runs the files written while it was stopped ({", ".join(sorted(set(unconfirmed) - set(remaining)))}), '
+                                   f'but the health check fails: {problem}; nothing was changed, and they stay unconfirmed')
         if remaining != unconfirmed and not self.check_mode:
             write_unconfirmed(self.paths.config_dir, remaining)
         return remaining
@@ -250,27 +274,58 @@ class Deployment:
                 raise PlanError(f'The module {report["module"]} of filter {report["name"]} does not exist (copy it there first, as '
                                 'the envoy_filter role does; a concurrent run may have pruned it: run again); nothing was written')
 
-    def _apply(self, plan: Plan, admin: EnvoyAdmin | None, unconfirmed: dict[str, str], outcome: Outcome) -> None:
+    def _apply(self, plan: Plan, admin: EnvoyAdmin | None, running_address: str, unconfirmed: dict[str, str], outcome: Outcome) -> None:
         intent = dict(unconfirmed, **{change.path: change.watch for change in plan.changes if change.watch and change.new is not None})
         write_unconfirmed(self.paths.config_dir, intent)
         try:
             left = Transaction(admin, self._write, self.settings.verify_timeout).apply(
                 plan.changes, self.settings.health_check)
+        except RolledBack as exc:
+            # Files Envoy may not have taken back stay recorded, so the next run checks them.
+            write_unconfirmed(self.paths.config_dir, dict(unconfirmed, **{path: intent[path] for path in exc.unsettled if path in intent}))
+            raise
         except BaseException:
             write_unconfirmed(self.paths.config_dir, unconfirmed)
             raise
         left_paths = {change.path for change in left}
         if admin is not None:
             for path, data in plan.previous_copies:
-                if path[:-len(PREVIOUS_SUFFIX)] not in left_paths:
+                replaced = path[:-len(PREVIOUS_SUFFIX)]
+                # Only a version Envoy had confirmed is kept as the last confirmed one.
+                if replaced not in left_paths and replaced not in unconfirmed:
                     self._write(path, data)
         changing = {change.path for change in plan.changes}
         remaining = {path: watch for path, watch in intent.items() if path in left_paths or path not in changing}
-        write_unconfirmed(self.paths.config_dir, remaining)
         outcome.unconfirmed = set(remaining)
+        if outcome.restart_needed and running_address != self.settings.admin_address:
+            # Until Envoy restarts, its admin answers where the old bootstrap said, not where the file now says.
+            remaining[self.paths.bootstrap] = RESTART_MARK + running_address
+        write_unconfirmed(self.paths.config_dir, remaining)
         if admin is not None and left:
             outcome.warnings.append('Envoy runs, but does not use ' + ', '.join(change.path for change in left) +
                                     ' (no counters): its bootstrap does not reference them yet; they stay unconfirmed')
+
+    def _reset_modes(self, plan: Plan) -> list[str]:
+        """Give every file holding plugin configuration the mode and group asked for, if it has others."""
+        paths = [self.paths.ecds(report['name']) for report in plan.filters if report['state'] == 'present']
+        paths += [path + PREVIOUS_SUFFIX for path in paths]
+        if self.settings.managed:
+            paths += [self.paths.bootstrap, self.paths.listeners, self.paths.clusters]
+        reset = []
+        for path in paths:
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                continue
+            group = self.settings.group
+            if stat.S_IMODE(current.st_mode) == self.settings.mode and (group is None or current.st_gid == group):
+                continue
+            reset.append(path)
+            if not self.check_mode:
+                if group is not None:
+                    os.chown(path, -1, group)
+                os.chmod(path, self.settings.mode)
+        return reset
 
     def _prune(self, plan: Plan) -> list[str]:
         """Remove the stored modules no ECDS file names, and with host pulls the copies of images no filter uses."""
@@ -290,7 +345,8 @@ class Deployment:
         return unused
 
     def _remove_stale_temporaries(self) -> None:
-        for directory in (self.paths.config_dir, self.paths.ecds_dir, os.path.dirname(self.paths.bootstrap), self.paths.wasm_dir):
+        # Only the directories this lock guards; a module directory may be shared with other Envoys.
+        for directory in (self.paths.config_dir, self.paths.ecds_dir):
             with contextlib.suppress(FileNotFoundError):
                 for name in os.listdir(directory):
                     if _STALE_TEMPORARY.fullmatch(name):

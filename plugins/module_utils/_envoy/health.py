@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import http.client
+import time
 import typing as t
 import urllib.error
+
+
+_PROBE_INTERVAL = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,3 +51,14 @@ def probe(check: HealthCheck, timeout: float = 5.0) -> str | None:
         if actual != expected:
             return f'{check.url} answered header {name}: {actual!r}, not {expected!r}'
     return None
+
+
+def wait_healthy(check: HealthCheck, clock: t.Callable[[], float] = time.monotonic,
+                 sleep: t.Callable[[float], None] = time.sleep) -> str | None:
+    """Probe until ``check`` passes (None) or its timeout runs out (what was wrong the last time)."""
+    deadline = clock() + check.timeout
+    while True:
+        problem = probe(check)
+        if problem is None or clock() >= deadline:
+            return problem
+        sleep(_PROBE_INTERVAL)

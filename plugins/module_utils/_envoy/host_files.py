@@ -71,12 +71,12 @@ def parse_document(data: bytes, path: str) -> t.Any:
 
 
 def bootstrap_ecds_paths(bootstrap: t.Any) -> set[str]:
-    """The ECDS files an Envoy started with this bootstrap reads, its listener file included."""
+    """The ECDS files an Envoy started with this bootstrap reads, its listener file included, as real paths."""
     paths = referenced_ecds_paths(bootstrap)
     listeners = listener_file(bootstrap)
     if listeners:
         paths |= referenced_ecds_paths(load_document(listeners))
-    return paths
+    return {os.path.realpath(path) for path in paths}
 
 
 def _is_ecds_file(name: str) -> bool:

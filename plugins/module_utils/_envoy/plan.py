@@ -94,6 +94,8 @@ class Plan:
     # ECDS files a user-owned bootstrap does not use yet: harmless to write, then the run stops with the entries to paste.
     onboarding: list[FileChange]
     stanzas: list[str]
+    # The ECDS files of every filter a user-owned bootstrap does not use yet, changed or not.
+    onboarding_paths: list[str]
     # Per filter: name, state, type, image, digest, module, module_digest, changed (confirmed is added by the caller).
     filters: list[dict[str, t.Any]]
     unmanaged: list[str]
@@ -177,7 +179,7 @@ class _Planner:
         current = self.read(path)
         if current is not None and not is_ecds_document(parse_document(current, path)):
             raise PlanError(f'{path} is not an ECDS file (a list of TypedExtensionConfig resources); nothing was removed')
-        if self.bootstrap_uses is not None and os.path.normpath(path) in self.bootstrap_uses:
+        if self.bootstrap_uses is not None and os.path.realpath(path) in self.bootstrap_uses:
             raise PlanError(
                 f'The bootstrap {self.paths.bootstrap} still takes filter {name} ({why}) from {path}, and Envoy cannot start once '
                 f'the file is gone. Remove the filter entry whose config_discovery path_config_source path is {path} from the '
@@ -235,11 +237,13 @@ def plan_filters(filters: t.Sequence[dict[str, t.Any]], images: t.Sequence[dict[
             removals += planner.removal(name, 'not listed, and purge is on')
     present = [report for report in reports if report['state'] == 'present']
     onboarding: list[FileChange] = []
+    onboarding_paths: list[str] = []
     stanzas: list[str] = []
     if bootstrap_uses is not None:
         for report, change in zip(present, list(ecds_changes)):
-            if os.path.normpath(change.path) not in bootstrap_uses:
+            if os.path.realpath(change.path) not in bootstrap_uses:
                 stanzas.append(filter_stanza(filter_reference(report['name'], change.path, report['type'])))
+                onboarding_paths.append(change.path)
                 ecds_changes.remove(change)
                 onboarding.append(change)
     changes = ecds_changes + planner.managed_changes(present, ecds_changes) + removals
@@ -250,6 +254,7 @@ def plan_filters(filters: t.Sequence[dict[str, t.Any]], images: t.Sequence[dict[
         changes=[change for change in changes if change.old != change.new],
         onboarding=[change for change in onboarding if change.old != change.new],
         stanzas=stanzas,
+        onboarding_paths=onboarding_paths,
         filters=reports,
         unmanaged=unmanaged,
         documents={change.path: change.new for change in ecds_changes + onboarding if change.new is not None},

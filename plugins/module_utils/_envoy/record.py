@@ -18,6 +18,8 @@ from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 RECORD_FILE = '.wasm-oci-unconfirmed.json'
+# Recorded for a managed bootstrap whose admin address changed while Envoy ran: the address the old Envoy answers on.
+RESTART_MARK = 'restart-pending, running admin at '
 
 
 def record_path(config_dir: str) -> str:
@@ -33,11 +35,21 @@ def read_unconfirmed(config_dir: str) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise WasmOciError(f'Cannot read the record of unconfirmed files {path}: {exc}; remove it to check every file again') from None
+        raise WasmOciError(f'Cannot read the record of unconfirmed files {path}: {exc}; remove it (the files it named are then '
+                           'taken as confirmed) and run again') from None
     files = document.get('unconfirmed') if isinstance(document, dict) else None
     if not isinstance(files, dict) or not all(isinstance(key, str) and isinstance(value, str) for key, value in files.items()):
-        raise WasmOciError(f'{path} is not a record of unconfirmed files; remove it to check every file again')
+        raise WasmOciError(f'{path} is not a record of unconfirmed files; remove it (the files it named are then taken as confirmed) and run again')
     return files
+
+
+def take_pending_restart(files: dict[str, str], bootstrap: str) -> str | None:
+    """Remove and return the admin address of an Envoy that had yet to restart with ``bootstrap``, if one is recorded."""
+    entry = files.get(bootstrap, '')
+    if not entry.startswith(RESTART_MARK):
+        return None
+    del files[bootstrap]
+    return entry[len(RESTART_MARK):]
 
 
 def write_unconfirmed(config_dir: str, files: dict[str, str]) -> None:

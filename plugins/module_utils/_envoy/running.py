@@ -20,18 +20,17 @@ from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciErro
 
 
 def current_bootstrap(path: str, managed: bool) -> t.Any:
-    """The bootstrap at ``path`` as a document. A managed one may be missing or unreadable (None): it is rewritten."""
-    if managed:
-        if read_bytes(path) is None:
-            return None
-        try:
-            return load_document(path)
-        except WasmOciError:
-            return None
+    """The bootstrap at ``path`` as a document; a managed one may be missing (None), and is written."""
+    if managed and read_bytes(path) is None:
+        return None
     if not os.path.exists(path):
         raise WasmOciError(f'The bootstrap {path} does not exist: give the bootstrap Envoy runs with (bootstrap_path), or let '
                            'this collection write one (managed_bootstrap; envoy_filter_manage_bootstrap in the role); nothing was written')
-    return load_document(path)
+    try:
+        return load_document(path)
+    except WasmOciError as exc:
+        # Without it, nothing tells where this Envoy's admin answers: fail rather than take it for stopped.
+        raise WasmOciError(f'{exc}; the bootstrap must be readable to find the Envoy that runs it; nothing was written') from None
 
 
 def admin_address(bootstrap: t.Any, given: str) -> str:
@@ -39,10 +38,12 @@ def admin_address(bootstrap: t.Any, given: str) -> str:
     return admin_address_of(bootstrap) or given
 
 
-def running_envoy(bootstrap_path: str, bootstrap: t.Any, given: str, managed_node_id: str | None) -> EnvoyAdmin | None:
+def running_envoy(bootstrap_path: str, bootstrap: t.Any, given: str, managed_node_id: str | None,
+                  previous_admin: str | None = None) -> EnvoyAdmin | None:
     """The admin of the Envoy running this bootstrap; None only when provably nothing runs it.
 
-    ``managed_node_id`` is None for a user-owned bootstrap, whose admin address must be ``given``."""
+    ``managed_node_id`` is None for a user-owned bootstrap, whose admin address must be ``given``. ``previous_admin`` is
+    where Envoy answered before its managed bootstrap moved the admin address, when it had yet to restart."""
     if managed_node_id is None:
         named = admin_address_of(bootstrap)
         if named is None:
@@ -52,6 +53,12 @@ def running_envoy(bootstrap_path: str, bootstrap: t.Any, given: str, managed_nod
             raise WasmOciError(f'admin_address {given} is not the admin address {named} that the bootstrap {bootstrap_path} '
                                'names; set it to that address; nothing was written')
     address = admin_address(bootstrap, given)
+    if previous_admin and previous_admin != address:
+        info = EnvoyAdmin(previous_admin).server_info()
+        if info is not None and same_envoy(info, bootstrap_path, node_id_of(bootstrap)):
+            raise WasmOciError(f'Envoy still runs the bootstrap from before {bootstrap_path} moved its admin address: it answers on '
+                               f'{previous_admin}, not {address}. Restart Envoy so it reads its bootstrap (envoy_filter_service in the '
+                               'role), then run again; nothing was changed')
     admin = EnvoyAdmin(address)
     info = admin.server_info()
     if info is None:

@@ -17,10 +17,9 @@ import time
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import REJECTED, SUCCESS, EnvoyAdmin, UpdateCounters
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, probe
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, wait_healthy
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
-_PROBE_INTERVAL = 0.25
 _NEVER_UPDATED = UpdateCounters(0, 0, '')
 
 
@@ -48,6 +47,14 @@ class UpdateFailed(WasmOciError):
     """Envoy did not take a change, or the service was unhealthy with it; the old files are back."""
 
 
+class RolledBack(UpdateFailed):
+    """A failed transaction, after putting files back; ``unsettled`` names the files not provably back in Envoy."""
+
+    def __init__(self, message: str, unsettled: list[str]) -> None:
+        super().__init__(message)
+        self.unsettled = unsettled
+
+
 class Transaction:
     """``admin`` is None when Envoy is provably stopped: files are written unconfirmed, still undone on a failure.
 
@@ -72,16 +79,16 @@ class Transaction:
             for change in changes:
                 self._replace(change, applied)
             if self.admin is not None and health_check is not None:
-                problem = self._wait_healthy(health_check)
+                problem = wait_healthy(health_check, self._clock, self._sleep)
                 if problem:
                     raise UpdateFailed(f'Envoy applied the new {", ".join(change.what for change in changes if change.watch)}, but the '
                                        f'health check failed: {problem}')
         except BaseException as exc:
-            undone = self._roll_back(applied)
+            undone, unsettled = self._roll_back(applied)
             if isinstance(exc, OSError):
-                raise WasmOciError(f'Cannot replace {exc.filename or "a file"}: {exc.strerror}; {undone}') from None
+                raise RolledBack(f'Cannot replace {exc.filename or "a file"}: {exc.strerror}; {undone}', unsettled) from None
             if isinstance(exc, WasmOciError):
-                raise type(exc)(f'{exc}; {undone}') from None
+                raise RolledBack(f'{exc}; {undone}', unsettled) from None
             raise
         return [change for change in changes if change.watch and change.new is not None and change.watch not in self._confirmed]
 
@@ -107,28 +114,23 @@ class Transaction:
             raise UpdateFailed(f'Envoy did not apply {what} within {self.timeout:g}s')
         self._confirmed.add(prefix)
 
-    def _wait_healthy(self, check: HealthCheck) -> str | None:
-        deadline = self._clock() + check.timeout
-        while True:
-            problem = probe(check)
-            if problem is None or self._clock() >= deadline:
-                return problem
-            self._sleep(_PROBE_INTERVAL)
-
-    def _roll_back(self, applied: list[FileChange]) -> str:
-        """Put back every replaced file, newest first; say how that went."""
-        failures = []
+    def _roll_back(self, applied: list[FileChange]) -> tuple[str, list[str]]:
+        """Put back every replaced file, newest first; say how that went, and which files are not provably back."""
+        failures: list[str] = []
+        unsettled: list[str] = []
         for change in reversed(applied):
             before = None
             if self.admin is not None and change.watch and change.old is not None:
                 try:
                     before = self.admin.counters(change.watch)
                 except WasmOciError:
-                    before = None
+                    failures.append(f'{change.path}: Envoy did not answer')
+                    unsettled.append(change.path)
             try:
                 self.write(change.path, change.old)
             except OSError as exc:
                 failures.append(f'{change.path}: {exc.strerror}')
+                unsettled.append(change.path)
                 continue
             if before is not None:
                 try:
@@ -137,6 +139,8 @@ class Transaction:
                     taken = False
                 if not taken:
                     failures.append(f'{change.path} is back, but Envoy did not confirm taking it within {self.timeout:g}s')
+                    unsettled.append(change.path)
         if failures:
-            return 'the previous files were put back, with problems: ' + '; '.join(failures)
-        return 'every file was put back as it was' + (' and Envoy serves the previous config' if self.admin is not None else '')
+            return 'the previous files were put back, with problems: ' + '; '.join(failures), unsettled
+        served = ' and Envoy serves the previous config' if self.admin is not None else ''
+        return 'every file was put back as it was' + served, unsettled

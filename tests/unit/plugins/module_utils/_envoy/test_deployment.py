@@ -23,7 +23,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_FILE
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import module_store_path
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, PlanError
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, write_unconfirmed
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import RESTART_MARK, read_unconfirmed, write_unconfirmed
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module, proxy_module
 
@@ -265,10 +265,10 @@ def test_stale_temporary_files_are_removed(run: Run, paths: Paths) -> None:
     os.makedirs(paths.ecds_dir)
     os.makedirs(paths.wasm_dir, exist_ok=True)
     stale = [os.path.join(paths.config_dir, '.envoy.yaml.abcd1234.tmp'), os.path.join(paths.ecds_dir, '.a.yaml.x_Y9zz00.tmp'),
-             os.path.join(paths.ecds_dir, '.a.yaml.previous.abcd1234.tmp'), os.path.join(paths.wasm_dir, f'.{"ab" * 32}.wasm.abcd1234.tmp')]
-    # Not ours: another tool's file, and a pull's temporary file (pulls run outside the lock).
+             os.path.join(paths.ecds_dir, '.a.yaml.previous.abcd1234.tmp')]
+    # Not ours: another tool's file; and the module directory, which other Envoys may share, is left alone.
     kept = [os.path.join(paths.config_dir, '.envoy.yaml.tmp'), os.path.join(paths.config_dir, 'notes.abcd1234.tmp'),
-            os.path.join(paths.wasm_dir, '.0123.pulled.wasm.abcd1234.tmp')]
+            os.path.join(paths.wasm_dir, f'.{"ab" * 32}.wasm.abcd1234.tmp')]
     for path in stale + kept:
         pathlib.Path(path).write_bytes(b'')
     run()
@@ -328,3 +328,31 @@ def test_a_file_written_while_envoy_was_stopped_that_envoy_does_not_take_is_an_e
                                            'an older version from it'):
         run()
     assert read_unconfirmed(paths.config_dir) == _watches(paths)
+
+
+def test_files_with_another_mode_get_the_one_asked_for(run: Run, paths: Paths, refused_address: str) -> None:
+    run()
+    ecds = os.path.join(paths.ecds_dir, sorted(name for name in os.listdir(paths.ecds_dir) if name.endswith('.yaml'))[0])
+    os.chmod(ecds, 0o644)
+    again = run()
+    assert again.reset_modes == [ecds] and stat.S_IMODE(os.stat(ecds).st_mode) == 0o640
+    assert run().reset_modes == []
+
+
+def test_an_envoy_that_has_yet_to_restart_for_a_new_admin_address_is_refused(run: Run, paths: Paths, admin: t.Any,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    run()
+    record = read_unconfirmed(paths.config_dir)
+    record[paths.bootstrap] = RESTART_MARK + '127.0.0.1:19901'
+    write_unconfirmed(paths.config_dir, record)
+    admin.info = {'command_line_options': {'config_path': paths.bootstrap}, 'node': {'id': 'edge-1'}}
+    asked: list[str] = []
+    monkeypatch.setattr(running, 'EnvoyAdmin', lambda address: asked.append(address) or admin)
+    before = _envoy_files(pathlib.Path(paths.config_dir))
+    with pytest.raises(WasmOciError, match='Envoy still runs the bootstrap from before .* answers on 127.0.0.1:19901, not '):
+        run()
+    assert asked == ['127.0.0.1:19901'] and _envoy_files(pathlib.Path(paths.config_dir)) == before
+    # Once the old address is gone (Envoy restarted), the mark is dropped and the run goes on.
+    admin.info = None
+    run()
+    assert paths.bootstrap not in read_unconfirmed(paths.config_dir)

@@ -150,6 +150,7 @@ def test_filters_a_user_owned_bootstrap_does_not_use_yet_are_onboarded(host: Hos
     plan = host.plan(filters, images, bootstrap_uses={os.path.normpath(paths.ecds_dir + '/./b.yaml')})
     assert [change.path for change in plan.changes] == [paths.ecds('b')]
     assert [change.path for change in plan.onboarding] == [paths.ecds('a'), paths.ecds('by_hand')]
+    assert plan.onboarding_paths == [paths.ecds('a'), paths.ecds('by_hand')]
     assert plan.stanzas == [filter_stanza(filter_reference('a', paths.ecds('a'))),
                             filter_stanza(filter_reference('by_hand', paths.ecds('by_hand')))]
     assert [report['changed'] for report in plan.filters] == [True, True, True]

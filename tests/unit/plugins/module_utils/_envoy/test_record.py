@@ -11,8 +11,10 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
     RECORD_FILE,
+    RESTART_MARK,
     read_unconfirmed,
     record_path,
+    take_pending_restart,
     write_unconfirmed,
 )
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
@@ -56,4 +58,11 @@ def test_a_corrupt_record_is_an_error(tmp_path: pathlib.Path, text: str, message
     with pytest.raises(WasmOciError) as caught:
         read_unconfirmed(str(tmp_path))
     assert str(caught.value).startswith(message.format(path=path))
-    assert str(caught.value).endswith('remove it to check every file again')
+    assert str(caught.value).endswith('remove it (the files it named are then taken as confirmed) and run again')
+
+
+def test_a_pending_restart_is_taken_out_of_the_record() -> None:
+    files = {'/etc/envoy/envoy.yaml': RESTART_MARK + '127.0.0.1:9901', '/etc/envoy/lds.yaml': 'listener_manager.lds.'}
+    assert take_pending_restart(files, '/etc/envoy/envoy.yaml') == '127.0.0.1:9901'
+    assert files == {'/etc/envoy/lds.yaml': 'listener_manager.lds.'}
+    assert take_pending_restart(files, '/etc/envoy/envoy.yaml') is None

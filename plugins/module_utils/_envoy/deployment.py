@@ -159,9 +159,9 @@ class Deployment:
         changing = {change.path for change in plan.changes}
         if admin is not None:
             # Files waiting for their entry in a user-owned bootstrap are checked once it has them.
-            waiting = changing | set(plan.onboarding_paths)
+            waiting = set(plan.onboarding_paths)
             unconfirmed = self._confirm_earlier(admin, {path: watch for path, watch in unconfirmed.items() if path not in waiting},
-                                                unconfirmed)
+                                                unconfirmed, changing)
         if plan.stanzas:
             self._onboard(plan, unconfirmed)
         self._check_modules(plan)
@@ -215,8 +215,11 @@ class Deployment:
         else:
             write_atomically(path, data, self.settings.mode, self.settings.group)
 
-    def _confirm_earlier(self, admin: EnvoyAdmin, pending: dict[str, str], unconfirmed: dict[str, str]) -> dict[str, str]:
-        """Check the files written while Envoy was stopped (or by a run that was killed) against what Envoy runs."""
+    def _confirm_earlier(self, admin: EnvoyAdmin, pending: dict[str, str], unconfirmed: dict[str, str],
+                         changing: set[str]) -> dict[str, str]:
+        """Check the files written while Envoy was stopped (or by a run that was killed) against what Envoy runs.
+
+        A file this run replaces only counts as confirmed (so it may become ``.previous``) when Envoy runs it already."""
         remaining = dict(unconfirmed)
         for path, watch in pending.items():
             data = read_bytes(path)
@@ -225,6 +228,8 @@ class Deployment:
             before = admin.counters(watch)
             if data is None or (before is not None and before.version == version):
                 del remaining[path]
+                continue
+            if path in changing:
                 continue
             if before is None:
                 raise WasmOciError(f'Envoy runs, but does not use {path}, written while it was stopped: its bootstrap gained the '
@@ -235,8 +240,9 @@ class Deployment:
                                    f'from it, not version {version}: it rejected the file, or its bootstrap does not use it. '
                                    'Envoy logs why; fix the filter and run again; nothing was changed')
             del remaining[path]
-        if remaining != unconfirmed and self.settings.health_check is not None:
-            # Envoy took these files when it started, unchecked: the health check is as due as after a swap.
+        if remaining != unconfirmed and self.settings.health_check is not None and not changing:
+            # Envoy took these files when it started, unchecked: the health check is as due as after a swap (which, when
+            # this run changes files, checks them all).
             problem = wait_healthy(self.settings.health_check)
             if problem:
                 raise WasmOciError(f'Envoy runs the files written while it was stopped ({", ".join(sorted(set(unconfirmed) - set(remaining)))}), '

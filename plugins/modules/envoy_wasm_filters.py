@@ -10,21 +10,14 @@ module: envoy_wasm_filters
 short_description: Apply the whole Wasm filter set of one Envoy as one transaction, confirmed by Envoy or undone
 version_added: 0.2.0
 description:
-  - Writes one extension config discovery (ECDS) file per filter (C(<config_dir>/ecds/<name>.yaml)) and, with
-    O(managed_bootstrap), the bootstrap with its listener and cluster files beside it (C(lds.yaml), C(cds.yaml)).
-    Envoy picks every change up without a restart; only a change of the bootstrap itself needs one (RV(restart_needed)).
-  - Every change of one run is one transaction. With Envoy running, each file is confirmed through Envoy's
-    C(update_success) counter and the version it reports, then O(health_check) must pass. On a rejection, a timeout, a
-    failed probe or a failed write every replaced file is put back byte for byte, Envoy takes the old config again, and
-    the task fails naming the filter, the image and where Envoy logs the reason.
-  - Envoy counts as stopped only when O(admin_address) refuses connections and is the address the bootstrap names.
-    Then the files are written, RV(verified) is false with a warning, and the next run with Envoy running checks them.
-    Any other answer (a timeout, an HTTP error, another Envoy) fails the task with nothing changed.
-  - One run at a time per Envoy (a lock file in O(config_dir)); another run waits up to two minutes.
-  - Each ECDS file names the image reference and manifest digest of its module in C(version_info), which Envoy reports
-    as the C(version_text) stat. After a confirmed swap the replaced file is kept as C(<name>.yaml.previous), the last
-    confirmed version, and its module is never pruned.
-  - The documents are indented JSON with sorted keys, which Envoy reads as YAML.
+  - Writes one ECDS file per filter (C(<config_dir>/ecds/<name>.yaml)) and, with O(managed_bootstrap), the bootstrap with
+    its listener and cluster files (C(lds.yaml), C(cds.yaml)), as one transaction under a per-Envoy lock. Each file is
+    confirmed by Envoy's counters and reported version, then O(health_check) must pass; otherwise every file is put back
+    byte for byte and the task fails naming the filter, the image and where Envoy logs the reason.
+  - Envoy counts as stopped only when the bootstrap's admin address refuses connections; the files are then written with
+    RV(verified=false) and checked on the next run. Any other answer fails with nothing changed.
+  - Each ECDS file names its image and manifest digest in C(version_info) (Envoy's C(version_text) stat); the replaced
+    file is kept as C(<name>.yaml.previous) after a confirmed swap.
 extends_documentation_fragment:
   - wasm.oci.attributes
 attributes:
@@ -290,16 +283,12 @@ restart_needed:
   sample: false
 """
 
-import grp
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing, Outcome, Settings
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import settings_from
 from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
 
 
@@ -308,80 +297,18 @@ class EnvoyFilterSet:
         self.module = module
         self.params = module.params
 
-    def _settings(self) -> Settings:
-        params = self.params
-        config_dir = params['config_dir']
-        managed = params['managed_bootstrap']
-        return Settings(
-            paths=Paths(config_dir, params['bootstrap_path'] or os.path.join(config_dir, 'envoy.yaml'), params['wasm_dir']),
-            filters=params['filters'],
-            pulled=params['pulled'],
-            pulled_on=params['pulled_on'],
-            uploads=params['uploaded_modules'] or {},
-            managed=ManagedBootstrap(managed['node_id'], managed['cluster'], params['admin_address'], managed['listener_address'],
-                                     managed['upstream']) if managed else None,
-            admin_address=params['admin_address'],
-            envoy_binary=self._envoy_binary(),
-            verify_timeout=params['verify_timeout'],
-            health_check=HealthCheck.from_params(params['health_check']),
-            prune=params['prune'],
-            purge=params['purge'],
-            mode=self._mode(),
-            group=self._group(),
-        )
-
-    def _envoy_binary(self) -> str | None:
-        name = self.params['validate_with']
-        if not name or not self.params['managed_bootstrap']:
-            return None
-        found = self.module.get_bin_path(name) if os.path.basename(name) == name else (name if os.access(name, os.X_OK) else None)
-        if not found:
-            raise WasmOciError(f'validate_with={name}: no such Envoy binary on this host, so the configuration cannot be validated; '
-                               'install Envoy, give its path, or leave validate_with out; nothing was written')
-        return found
-
-    def _mode(self) -> int:
-        mode = self.params['mode']
-        try:
-            return mode if isinstance(mode, int) else int(str(mode), 8)
-        except ValueError:
-            raise WasmOciError(f'mode={mode!r} is not an octal file mode such as 0640') from None
-
-    def _group(self) -> int | None:
-        group = self.params['group']
-        if not group:
-            return None
-        try:
-            return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
-            raise WasmOciError(f'group={group}: no such group on this host') from None
-
     def run(self) -> dict:
-        settings = self._settings()
+        settings = settings_from(self.params, self.module.get_bin_path)
         try:
             outcome = Deployment(settings, self.module.run_command, self.module.check_mode, self.module.tmpdir).run()
         except ModulesMissing as exc:
             return {'changed': False, 'missing_modules': exc.missing}
         for warning in outcome.warnings:
             self.module.warn(warning)
-        return self._result(settings, outcome)
-
-    def _result(self, settings: Settings, outcome: Outcome) -> dict:
-        plan = outcome.plan
-        result = {
-            'changed': bool(plan.changes or outcome.stored_modules or outcome.removed_modules or outcome.reset_modes),
-            'verified': outcome.verified,
-            'filters': plan.filters,
-            'unmanaged_filters': plan.unmanaged,
-            'stored_modules': outcome.stored_modules,
-            'removed_modules': outcome.removed_modules,
-            'files': [change.path for change in plan.changes] + outcome.reset_modes,
-            'restart_needed': outcome.restart_needed,
-            'summary': outcome.summary(),
-        }
+        result = outcome.result()
         if self.module._diff:
-            paths = {report['name']: settings.paths.ecds(report['name']) for report in plan.filters}
-            result['diff'] = envoy_diff(plan.changes, paths, self.params['show_config'])
+            paths = {report['name']: settings.paths.ecds(report['name']) for report in outcome.plan.filters}
+            result['diff'] = envoy_diff(outcome.plan.changes, paths, self.params['show_config'])
             if self.params['show_config']:
                 # Shown as asked: Ansible would mask the new values (no_log) in the diff. The invocation stays masked.
                 result['invocation'] = {'module_args': remove_values(self.params, self.module.no_log_values)}

@@ -97,6 +97,20 @@ class Outcome:
     def verified(self) -> bool:
         return self.running and all(report['confirmed'] for report in self.plan.filters if report['state'] == 'present')
 
+    def result(self) -> dict[str, t.Any]:
+        """What envoy_wasm_filters returns; never a configuration or environment value."""
+        return {
+            'changed': bool(self.plan.changes or self.stored_modules or self.removed_modules or self.reset_modes),
+            'verified': self.verified,
+            'filters': self.plan.filters,
+            'unmanaged_filters': self.plan.unmanaged,
+            'stored_modules': self.stored_modules,
+            'removed_modules': self.removed_modules,
+            'files': [change.path for change in self.plan.changes] + self.reset_modes,
+            'restart_needed': self.restart_needed,
+            'summary': self.summary(),
+        }
+
     def summary(self) -> list[str]:
         """One line per changed filter, for people reading the play's output."""
         lines = []

@@ -1,0 +1,64 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""envoy_wasm_filters' parameters turned into the settings of one run, each checked with a message that says what to fix."""
+
+from __future__ import annotations
+
+import grp
+import os
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Settings
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
+from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+
+
+def file_mode(mode: t.Any) -> int:
+    try:
+        return mode if isinstance(mode, int) else int(str(mode), 8)
+    except ValueError:
+        raise WasmOciError(f'mode={mode!r} is not an octal file mode such as 0640') from None
+
+
+def group_id(group: str | None) -> int | None:
+    if not group:
+        return None
+    try:
+        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise WasmOciError(f'group={group}: no such group on this host') from None
+
+
+def envoy_binary(name: str | None, find_on_path: t.Callable[[str], str | None]) -> str | None:
+    """The Envoy binary that validates a managed configuration; asked for and missing is an error, never a skip."""
+    if not name:
+        return None
+    found = find_on_path(name) if os.path.basename(name) == name else (name if os.access(name, os.X_OK) else None)
+    if not found:
+        raise WasmOciError(f'validate_with={name}: no such Envoy binary on this host, so the configuration cannot be validated; '
+                           'install Envoy, give its path, or leave validate_with out; nothing was written')
+    return found
+
+
+def settings_from(params: dict[str, t.Any], find_on_path: t.Callable[[str], str | None]) -> Settings:
+    config_dir = params['config_dir']
+    managed = params['managed_bootstrap']
+    return Settings(
+        paths=Paths(config_dir, params['bootstrap_path'] or os.path.join(config_dir, 'envoy.yaml'), params['wasm_dir']),
+        filters=params['filters'],
+        pulled=params['pulled'],
+        pulled_on=params['pulled_on'],
+        uploads=params['uploaded_modules'] or {},
+        managed=ManagedBootstrap(managed['node_id'], managed['cluster'], params['admin_address'], managed['listener_address'],
+                                 managed['upstream']) if managed else None,
+        admin_address=params['admin_address'],
+        envoy_binary=envoy_binary(params['validate_with'], find_on_path) if managed else None,
+        verify_timeout=params['verify_timeout'],
+        health_check=HealthCheck.from_params(params['health_check']),
+        prune=params['prune'],
+        purge=params['purge'],
+        mode=file_mode(params['mode']),
+        group=group_id(params['group']),
+    )

@@ -289,7 +289,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import settings_from
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 class EnvoyFilterSet:

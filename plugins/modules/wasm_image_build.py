@@ -204,19 +204,19 @@ image:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.image_builder import BuiltImageSource, build_image
-from ansible_collections.wasm.oci.plugins.module_utils.image_reader import describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import (
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImageSource, build_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
     OciLayout,
     describe_tag,
     existing_layout,
     layout_reference,
     store_image,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.reference import validate_tag
-from ansible_collections.wasm.oci.plugins.module_utils.runtime_config import ENVOY_PROXY, new_runtime_config
-from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import validate_tag
+from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import ENVOY_PROXY, new_runtime_config
+from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm
 
 
 class WasmImageBuilder:

@@ -192,11 +192,11 @@ image:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.image_pull import pull_module
-from ansible_collections.wasm.oci.plugins.module_utils.image_reader import DEFAULT_MAX_SIZE
-from ansible_collections.wasm.oci.plugins.module_utils.module_sources import image_source
-from ansible_collections.wasm.oci.plugins.module_utils.registry_options import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image.pull import pull_module
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
+from ansible_collections.wasm.oci.plugins.module_utils._image.source import image_source
+from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
 
 
 class WasmImagePuller:

@@ -15,11 +15,11 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils import registry_client as client_module
-from ansible_collections.wasm.oci.plugins.module_utils.errors import RegistryError
-from ansible_collections.wasm.oci.plugins.module_utils.reference import parse_reference
-from ansible_collections.wasm.oci.plugins.module_utils.registry_client import RegistryClient
-from ansible_collections.wasm.oci.plugins.module_utils.registry_options import connect, registry_argument_spec
+from ansible_collections.wasm.oci.plugins.module_utils._registry import client as client_module
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
+from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import connect, registry_argument_spec
 from harness.registries import Registry
 
 

@@ -15,9 +15,9 @@ import os
 import tarfile
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils.digests import canonical_json, sha256_digest
-from ansible_collections.wasm.oci.plugins.module_utils.oci_layout import OciLayout, open_or_create_layout
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, sha256_digest
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import OciLayout, open_or_create_layout
 
 WASM_HEADER = b'\0asm\x01\x00\x00\x00'
 

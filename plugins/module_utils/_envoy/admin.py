@@ -24,7 +24,7 @@ import typing as t
 import urllib.parse
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import parse_address
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 SUCCESS = 'update_success'
 REJECTED = 'update_rejected'

@@ -44,8 +44,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address, current_bootstrap, running_envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import RolledBack, Transaction
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import RunCommand, validate_managed
-from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 # What atomic_writer leaves behind when its process is killed between creating and renaming.
 _STALE_TEMPORARY = re.compile(r'\..+\.(yaml|yaml\.previous|json)\.[A-Za-z0-9_]{8}\.tmp')

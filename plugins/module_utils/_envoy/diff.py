@@ -15,7 +15,7 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import dump_document, image_identity
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import parse_document
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 REDACTED = '<redacted>'
 REDACTED_CHANGED = '<redacted, changed>'

@@ -35,7 +35,7 @@ import os
 import re
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 WASM_RUNTIME_V8 = 'envoy.wasm.runtime.v8'
 FILTER_TYPES = ('http', 'network')

@@ -20,7 +20,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     module_files,
     referenced_ecds_paths,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 try:
     import yaml

@@ -16,7 +16,7 @@ import os
 import time
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 LOCK_FILE = '.wasm-oci.lock'
 DEFAULT_LOCK_TIMEOUT = 120.0

@@ -15,9 +15,9 @@ import os
 import re
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import atomic_writer
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
+from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError, WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm
 
 CONTENT_ADDRESSED_MODULE = re.compile(r'[0-9a-f]{64}\.wasm')
 # Where a host keeps the module it pulled of one image (named by the sha256 of the reference), beside the store.

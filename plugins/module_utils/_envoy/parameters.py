@@ -12,7 +12,7 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Settings
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 def file_mode(mode: t.Any) -> int:

@@ -36,8 +36,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
 )
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import module_store_path
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange
-from ansible_collections.wasm.oci.plugins.module_utils.errors import InvalidReferenceError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.reference import parse_reference
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError, WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 
 LISTENERS_FILE = 'lds.yaml'
 CLUSTERS_FILE = 'cds.yaml'

@@ -14,8 +14,8 @@ import json
 import os
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 RECORD_FILE = '.wasm-oci-unconfirmed.json'
 # Recorded for a managed bootstrap whose admin address changed while Envoy ran: the address the old Envoy answers on.

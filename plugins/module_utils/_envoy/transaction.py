@@ -18,7 +18,7 @@ import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import REJECTED, SUCCESS, EnvoyAdmin, UpdateCounters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, wait_healthy
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 _NEVER_UPDATED = UpdateCounters(0, 0, '')
 

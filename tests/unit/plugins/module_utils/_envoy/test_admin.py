@@ -21,7 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import (
     same_envoy,
     stat_prefix,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 PREFIX = 'extension_config_discovery.http_filter.add_header.'
 BEFORE = UpdateCounters(1, 0, 'v1')

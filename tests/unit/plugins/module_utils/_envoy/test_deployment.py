@@ -24,7 +24,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_F
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import module_store_path
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, PlanError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import RESTART_MARK, read_unconfirmed, write_unconfirmed
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module, proxy_module
 
 REFERENCE = 'ghcr.io/example/add_header:1.0.0'

@@ -32,7 +32,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     wasm_typed_config,
     with_version,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 MODULE = '/var/lib/envoy/wasm/0f8a.wasm'
 ECDS = '/etc/envoy/ecds/add_header.yaml'

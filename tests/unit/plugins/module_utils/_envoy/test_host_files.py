@@ -28,7 +28,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
     parse_document,
     read_bytes,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 DOCUMENT = {'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': 9901}}}}
 YAML_TEXT = 'admin:\n  address:\n    socket_address:\n      address: 127.0.0.1\n      port_value: 9901\n'

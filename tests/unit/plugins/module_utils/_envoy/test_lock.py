@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy import lock
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_FILE, envoy_lock
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 @contextlib.contextmanager

@@ -21,8 +21,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store impor
     stored_modules,
     unused_modules,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmModuleError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils.wasm_binary import inspect_wasm
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError, WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module, proxy_module
 
 

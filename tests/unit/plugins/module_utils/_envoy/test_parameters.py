@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import envoy_binary, file_mode, group_id
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 @pytest.mark.parametrize('given, mode', [('0640', 0o640), ('600', 0o600), (0o644, 0o644)])

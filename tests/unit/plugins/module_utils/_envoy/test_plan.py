@@ -29,7 +29,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import (
     find_image,
     plan_filters,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 MANAGED = ManagedBootstrap('edge-1', 'edge', '127.0.0.1:9901', '127.0.0.1:10000')
 DIGEST_A = 'sha256:' + 'a' * 64

@@ -17,7 +17,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
     take_pending_restart,
     write_unconfirmed,
 )
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 FILES = {'/etc/envoy/ecds/a.yaml': 'extension_config_discovery.http_filter.a.', '/etc/envoy/lds.yaml': 'listener_manager.lds.'}
 

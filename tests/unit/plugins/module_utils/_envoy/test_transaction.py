@@ -13,7 +13,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy import health
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import LISTENER_UPDATES, REJECTED, SUCCESS, UpdateCounters, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange, Transaction, UpdateFailed
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 TIMEOUT = 3.0
 PUT_BACK = 'every file was put back as it was and Envoy serves the previous config'

@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import validate_managed
-from ansible_collections.wasm.oci.plugins.module_utils.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 ENVOY = '/usr/local/bin/envoy'
 

@@ -1,0 +1,107 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""Pull the module of a Wasm image into a file: atomically, verified, and only when it changed.
+
+A small record beside the file (``.<name>.wasm-oci.json``) keeps the manifest digest
+and the image description, so a compat image, whose module digest is not in its
+manifest, can be recognised as already pulled without downloading its layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ContentSource, describe, module_layer, resolve
+
+_CHUNK = 1024 * 1024
+
+
+def record_path(dest: str) -> str:
+    directory, name = os.path.split(dest)
+    return os.path.join(directory, f'.{name}.wasm-oci.json')
+
+
+def _file_digest(path: str) -> str | None:
+    try:
+        with open(path, 'rb') as stream:
+            digest = hashlib.sha256()
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise WasmOciError(f'Cannot read dest {path}: {exc.strerror}') from None
+    return 'sha256:' + digest.hexdigest()
+
+
+def _read_record(dest: str) -> dict[str, t.Any]:
+    try:
+        with open(record_path(dest), 'rb') as stream:
+            record = json.loads(stream.read().decode('utf-8'))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _check_pin(module_digest: str | None, sha256: str | None, reference: str) -> None:
+    if sha256 and module_digest and module_digest != f'sha256:{sha256.lower().removeprefix("sha256:")}':
+        raise ImageFormatError(
+            f'The module of {reference} has digest {module_digest}, not the pinned sha256 {sha256}; '
+            'the image changed, or the pin is out of date'
+        )
+
+
+def pull_module(
+    source: ContentSource, dest: str, *, platform: str | None, max_size: int, sha256: str | None, force: bool,
+    check_mode: bool,
+) -> tuple[bool, dict[str, t.Any]]:
+    """Make ``dest`` hold the module of the image; returns ``(changed, image)``."""
+    resolved = resolve(source, platform)
+    if resolved is None:
+        raise WasmOciError(f'{source.reference} does not exist: no such tag or digest')
+    if os.path.isdir(dest):
+        raise WasmOciError(f'dest {dest} is a directory; give the path of the module file to write')
+    if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):
+        if check_mode:
+            # A play creates the directory in an earlier task, which check mode did not run.
+            return True, describe(source, resolved, max_size).as_dict()
+        raise WasmOciError(f'The directory of dest {dest} does not exist; create it first (ansible.builtin.file state=directory)')
+
+    current = None if force else _file_digest(dest)
+    if current is not None:
+        record = _read_record(dest)
+        if resolved.variant == mt.VARIANT_COMPAT:
+            unchanged = record.get('manifest') == resolved.digest and record.get('module') == current
+            image = record.get('image') if unchanged and isinstance(record.get('image'), dict) else None
+        else:
+            unchanged = module_layer(resolved, f'Image {source.reference}')['digest'] == current
+            image = describe(source, resolved, max_size, module_digest=False).as_dict() if unchanged else None
+        if unchanged and image:
+            _check_pin(current, sha256, source.reference)
+            return False, dict(image, reference=source.reference)
+
+    if check_mode:
+        # A pinned compat module can only be checked by hashing it; otherwise metadata is enough.
+        image = describe(source, resolved, max_size, module_digest=bool(sha256)).as_dict()
+        _check_pin(image['wasm']['digest'], sha256, source.reference)
+        return True, image
+
+    try:
+        with atomic_writer(dest) as target:
+            description = describe(source, resolved, max_size, target=target)
+            _check_pin(description.wasm_digest, sha256, source.reference)
+        image = description.as_dict()
+        record = {'manifest': resolved.digest, 'module': description.wasm_digest, 'image': image}
+        write_atomically(record_path(dest), canonical_json(record))
+    except OSError as exc:
+        raise WasmOciError(f'Cannot write dest {dest}: {exc}') from None
+    # Without a record, a compat dest can only be compared after the download.
+    return description.wasm_digest != current, image

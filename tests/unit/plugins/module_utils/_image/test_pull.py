@@ -1,0 +1,512 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""pull_module against real OCI layouts written by the image builder; no network."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pathlib
+import typing as t
+
+import pytest
+
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.pull import pull_module, record_path
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
+from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import proxy_module
+
+MODULE = proxy_module()
+OTHER_MODULE = proxy_module(marker='other_export')
+ABI = 'proxy_abi_version_0_2_1'
+RUNTIME = RuntimeConfig('envoy_proxy', (ABI,), ('add_header',))
+TAG = '1.0'
+
+# (variant, compat_media_type): the oci variant, and compat with OCI and Docker v2 manifests.
+KINDS = [('oci', 'oci'), ('compat', 'oci'), ('compat', 'docker')]
+KIND_IDS = ['oci', 'compat-oci', 'compat-docker']
+
+
+def _sha256(data: bytes) -> str:
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+class CountingLayoutSource(LayoutSource):
+    """A layout source that remembers every blob it opened, by digest."""
+
+    def __init__(self, layout: OciLayout, tag: str) -> None:
+        super().__init__(layout, tag)
+        self.opened: list[str] = []
+
+    def open_blob(self, descriptor: dict[str, t.Any], what: str) -> t.ContextManager[DigestingReader]:
+        self.opened.append(descriptor['digest'])
+        return super().open_blob(descriptor, what)
+
+
+@contextlib.contextmanager
+def _unchanged_dir(directory: pathlib.Path) -> t.Iterator[None]:
+    """Check that the names and bytes of every file in ``directory`` are the same afterwards."""
+    before = {path.name: path.read_bytes() for path in directory.iterdir()}
+    yield
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == before
+
+
+@pytest.fixture
+def layout_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    return tmp_path / 'layout'
+
+
+@pytest.fixture
+def out_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    directory = tmp_path / 'out'
+    directory.mkdir()
+    return directory
+
+
+def _store(
+    layout_dir: pathlib.Path, variant: str, compat_media_type: str = 'oci', module: bytes = MODULE, tag: str = TAG,
+) -> BuiltImage:
+    image = build_image(variant, module, RUNTIME, {}, compat_media_type)
+    store_image(str(layout_dir), tag, image.descriptor, image.layout_blobs)
+    return image
+
+
+def _source(layout_dir: pathlib.Path, tag: str = TAG) -> CountingLayoutSource:
+    return CountingLayoutSource(OciLayout(str(layout_dir)), tag)
+
+
+def _module_blobs(image: BuiltImage) -> set[str]:
+    """Digests of the blobs that carry the module: the module layer, or the compat tar layer."""
+    manifest = json.loads(image.manifest)
+    return {layer['digest'] for layer in manifest['layers'] if layer['mediaType'] != mt.WASM_CONFIG}
+
+
+def _pull(
+    source: LayoutSource, dest: pathlib.Path, *, platform: str | None = None, max_size: int = DEFAULT_MAX_SIZE,
+    sha256: str | None = None, force: bool = False, check_mode: bool = False,
+) -> tuple[bool, dict[str, t.Any]]:
+    return pull_module(
+        source, str(dest), platform=platform, max_size=max_size, sha256=sha256, force=force, check_mode=check_mode,
+    )
+
+
+def _module_blob_reads(source: CountingLayoutSource, image: BuiltImage) -> int:
+    return sum(1 for digest in source.opened if digest in _module_blobs(image))
+
+
+# -- first pull ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_pull_writes_the_exact_module(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    source = _source(layout_dir)
+
+    changed, described = _pull(source, dest)
+
+    assert changed is True
+    assert dest.read_bytes() == MODULE
+    assert sorted(os.listdir(out_dir)) == sorted(['filter.wasm', os.path.basename(record_path(str(dest)))])
+    assert described['variant'] == variant
+    assert described['digest'] == image.digest
+    assert described['media_type'] == image.media_type
+    assert described['reference'] == source.reference
+    assert described['wasm'] == {'digest': _sha256(MODULE), 'size': len(MODULE)}
+    assert described['runtime']['root_ids'] == ['add_header']
+    assert described['runtime']['abi_versions'] == [ABI]
+    assert _module_blob_reads(source, image) == 1
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_pull_writes_a_record_of_manifest_and_module(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _changed, described = _pull(_source(layout_dir), dest)
+
+    assert record_path(str(dest)) == str(out_dir / '.filter.wasm.wasm-oci.json')
+    record = json.loads(pathlib.Path(record_path(str(dest))).read_text())
+    assert record == {'manifest': image.digest, 'module': _sha256(MODULE), 'image': described}
+
+
+def test_record_path_is_a_hidden_file_beside_dest() -> None:
+    assert record_path('/etc/envoy/wasm/add_header.wasm') == '/etc/envoy/wasm/.add_header.wasm.wasm-oci.json'
+    assert record_path('filter.wasm') == '.filter.wasm.wasm-oci.json'
+
+
+# -- idempotence ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_second_pull_is_unchanged_and_reads_no_module_blob(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _changed, first = _pull(_source(layout_dir), dest)
+    inode = dest.stat().st_ino
+
+    second_source = _source(layout_dir)
+    with _unchanged_dir(out_dir):
+        changed, described = _pull(second_source, dest)
+
+    assert changed is False
+    assert dest.stat().st_ino == inode
+    assert _module_blob_reads(second_source, image) == 0
+    assert described == first
+    assert described['runtime']['root_ids'] == ['add_header']
+
+
+@pytest.mark.parametrize('compat_media_type', ['oci', 'docker'])
+def test_compat_second_pull_relies_on_the_record(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, compat_media_type: str,
+) -> None:
+    image = _store(layout_dir, 'compat', compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    os.unlink(record_path(str(dest)))
+
+    # Without the record the module digest is unknown without reading the layer.
+    source = _source(layout_dir)
+    _changed, described = _pull(source, dest)
+    assert _module_blob_reads(source, image) == 1
+    assert dest.read_bytes() == MODULE
+    assert described['wasm']['digest'] == _sha256(MODULE)
+    assert os.path.exists(record_path(str(dest)))
+
+    # The record is back, so the next pull reads no layer.
+    third_source = _source(layout_dir)
+    changed, _described = _pull(third_source, dest)
+    assert changed is False
+    assert _module_blob_reads(third_source, image) == 0
+
+
+@pytest.mark.parametrize('record_content', [b'{not json', b'[1, 2]', b'\xff\xfe', b''], ids=['truncated', 'list', 'binary', 'empty'])
+def test_compat_pull_with_a_damaged_record_pulls_again(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, record_content: bytes,
+) -> None:
+    image = _store(layout_dir, 'compat')
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    pathlib.Path(record_path(str(dest))).write_bytes(record_content)
+
+    source = _source(layout_dir)
+    _changed, described = _pull(source, dest)
+    assert _module_blob_reads(source, image) == 1
+    assert dest.read_bytes() == MODULE
+    assert json.loads(pathlib.Path(record_path(str(dest))).read_text())['image'] == described
+
+
+@pytest.mark.parametrize('recorded_image', ['a string', [1, 2], 42], ids=['string', 'list', 'number'])
+def test_compat_record_with_a_damaged_image_pulls_again(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, recorded_image: t.Any,
+) -> None:
+    # A record whose manifest and module match but whose image is not an object is as
+    # good as no record: pull again rather than fail with a traceback.
+    image = _store(layout_dir, 'compat')
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    record_file = pathlib.Path(record_path(str(dest)))
+    record_file.write_text(json.dumps(dict(json.loads(record_file.read_text()), image=recorded_image)))
+
+    source = _source(layout_dir)
+    _changed, described = _pull(source, dest)
+    assert described['runtime']['root_ids'] == ['add_header']
+    assert _module_blob_reads(source, image) == 1
+    assert json.loads(record_file.read_text())['image'] == described
+
+
+def test_compat_record_of_another_manifest_pulls_again(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    _store(layout_dir, 'compat', module=OTHER_MODULE)
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    image = _store(layout_dir, 'compat', module=MODULE)  # the tag moves to a new image
+
+    source = _source(layout_dir)
+    changed, described = _pull(source, dest)
+    assert changed is True
+    assert dest.read_bytes() == MODULE
+    assert described['digest'] == image.digest
+    assert _module_blob_reads(source, image) == 1
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_dest_edited_after_pull_is_restored(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    dest.write_bytes(b'tampered')  # the record still names the old module digest
+
+    changed, _described = _pull(_source(layout_dir), dest)
+    assert changed is True
+    assert dest.read_bytes() == MODULE
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_force_pulls_again(layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str) -> None:
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    inode = dest.stat().st_ino
+
+    source = _source(layout_dir)
+    changed, described = _pull(source, dest, force=True)
+    assert changed is True
+    assert _module_blob_reads(source, image) == 1
+    assert dest.stat().st_ino != inode
+    assert dest.read_bytes() == MODULE
+    assert described['wasm']['digest'] == _sha256(MODULE)
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_existing_dest_with_other_content_is_replaced(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    dest.write_bytes(OTHER_MODULE)
+
+    changed, described = _pull(_source(layout_dir), dest)
+    assert changed is True
+    assert dest.read_bytes() == MODULE
+    assert described['wasm']['digest'] == _sha256(MODULE)
+    assert sorted(os.listdir(out_dir)) == ['.filter.wasm.wasm-oci.json', 'filter.wasm']
+
+
+def test_oci_dest_already_holding_the_module_is_unchanged_without_a_record(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path,
+) -> None:
+    # The oci variant's module layer digest is the module digest: no record needed.
+    image = _store(layout_dir, 'oci')
+    dest = out_dir / 'filter.wasm'
+    dest.write_bytes(MODULE)
+
+    source = _source(layout_dir)
+    with _unchanged_dir(out_dir):
+        changed, described = _pull(source, dest)
+    assert changed is False
+    assert _module_blob_reads(source, image) == 0
+    assert described['wasm']['digest'] == _sha256(MODULE)
+    assert described['runtime']['root_ids'] == ['add_header']
+
+
+# -- check mode ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_check_mode_reports_changed_and_writes_nothing(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+
+    changed, described = _pull(_source(layout_dir), dest, check_mode=True)
+
+    assert changed is True
+    assert os.listdir(out_dir) == []
+    assert described['variant'] == variant
+    assert described['runtime']['root_ids'] == ['add_header']
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_check_mode_leaves_an_outdated_dest_alone(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    dest.write_bytes(OTHER_MODULE)
+
+    with _unchanged_dir(out_dir):
+        changed, _described = _pull(_source(layout_dir), dest, check_mode=True)
+    assert changed is True
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_check_mode_after_a_pull_is_unchanged(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _changed, first = _pull(_source(layout_dir), dest)
+
+    with _unchanged_dir(out_dir):
+        changed, described = _pull(_source(layout_dir), dest, check_mode=True)
+    assert changed is False
+    assert described == first
+
+
+def test_check_mode_oci_reports_the_module_digest_without_reading_it(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    image = _store(layout_dir, 'oci')
+    source = _source(layout_dir)
+    _changed, described = _pull(source, out_dir / 'filter.wasm', check_mode=True)
+    assert described['wasm'] == {'digest': _sha256(MODULE), 'size': len(MODULE)}
+    assert _module_blob_reads(source, image) == 0
+
+
+# -- sha256 pin ---------------------------------------------------------------------
+
+
+def _pins(module: bytes) -> list[str]:
+    hex_digest = hashlib.sha256(module).hexdigest()
+    return [hex_digest, f'sha256:{hex_digest}', hex_digest.upper(), f'SHA256:{hex_digest.upper()}']
+
+
+@pytest.mark.parametrize('pin', _pins(MODULE), ids=['hex', 'prefixed', 'upper', 'upper-prefixed'])
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_matching_pin_pulls(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str, pin: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    changed, _described = _pull(_source(layout_dir), dest, sha256=pin)
+    assert changed is True
+    assert dest.read_bytes() == MODULE
+    # ... and the unchanged path checks the pin as well, and accepts it.
+    assert _pull(_source(layout_dir), dest, sha256=pin)[0] is False
+
+
+@pytest.mark.parametrize('pin', _pins(OTHER_MODULE)[:2], ids=['hex', 'prefixed'])
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_mismatching_pin_fails_and_writes_nothing(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str, pin: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    with pytest.raises(ImageFormatError, match=f'has digest {_sha256(MODULE)}, not the pinned sha256'):
+        _pull(_source(layout_dir), dest, sha256=pin)
+    assert os.listdir(out_dir) == []
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_mismatching_pin_keeps_the_old_dest(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    dest.write_bytes(OTHER_MODULE)
+    with _unchanged_dir(out_dir), pytest.raises(ImageFormatError, match='pinned sha256'):
+        _pull(_source(layout_dir), dest, sha256=_sha256(OTHER_MODULE))
+    assert dest.read_bytes() == OTHER_MODULE
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_mismatching_pin_fails_even_when_dest_is_up_to_date(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    with _unchanged_dir(out_dir), pytest.raises(ImageFormatError, match='pinned sha256'):
+        _pull(_source(layout_dir), dest, sha256=_sha256(OTHER_MODULE))
+
+
+def test_mismatching_pin_fails_in_check_mode_for_oci(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    _store(layout_dir, 'oci')
+    with pytest.raises(ImageFormatError, match='pinned sha256'):
+        _pull(_source(layout_dir), out_dir / 'filter.wasm', sha256=_sha256(OTHER_MODULE), check_mode=True)
+    assert os.listdir(out_dir) == []
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_missing_tag_does_not_exist(layout_dir: pathlib.Path, out_dir: pathlib.Path, check_mode: bool) -> None:
+    _store(layout_dir, 'oci')
+    source = _source(layout_dir, 'no-such-tag')
+    with pytest.raises(WasmOciError, match='does not exist') as raised:
+        _pull(source, out_dir / 'filter.wasm', check_mode=check_mode)
+    assert source.reference in str(raised.value)
+    assert os.listdir(out_dir) == []
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_dest_that_is_a_directory_fails(layout_dir: pathlib.Path, out_dir: pathlib.Path, check_mode: bool) -> None:
+    _store(layout_dir, 'oci')
+    with pytest.raises(WasmOciError, match='is a directory'):
+        _pull(_source(layout_dir), out_dir, check_mode=check_mode)
+    assert os.listdir(out_dir) == []
+
+
+def test_dest_in_a_missing_directory_fails_cleanly(layout_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    # Modules report WasmOciError as a task failure; anything else is a traceback.
+    _store(layout_dir, 'oci')
+    with pytest.raises(WasmOciError, match='does not exist'):
+        _pull(_source(layout_dir), tmp_path / 'missing' / 'filter.wasm', check_mode=False)
+    assert not (tmp_path / 'missing').exists()
+
+
+def test_dest_in_a_missing_directory_is_a_change_in_check_mode(layout_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    # In a play an earlier task creates the directory; check mode did not run it.
+    _store(layout_dir, 'oci')
+    changed, image = _pull(_source(layout_dir), tmp_path / 'missing' / 'filter.wasm', check_mode=True)
+    assert changed and image['runtime']['root_ids'] == ['add_header']
+    assert not (tmp_path / 'missing').exists()
+
+
+@pytest.mark.parametrize('compat_media_type', ['oci', 'docker'])
+def test_compat_layer_without_wasm_fails_without_a_partial_file(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, compat_media_type: str,
+) -> None:
+    _store(layout_dir, 'compat', compat_media_type, module=b'#!/bin/sh\necho not a wasm module\n')
+    dest = out_dir / 'filter.wasm'
+    with pytest.raises(ImageFormatError, match='is not a WebAssembly module'):
+        _pull(_source(layout_dir), dest)
+    assert os.listdir(out_dir) == []
+
+
+def test_compat_layer_without_wasm_keeps_the_old_dest(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    _store(layout_dir, 'compat', module=b'not wasm')
+    dest = out_dir / 'filter.wasm'
+    dest.write_bytes(OTHER_MODULE)
+    with _unchanged_dir(out_dir), pytest.raises(ImageFormatError, match='is not a WebAssembly module'):
+        _pull(_source(layout_dir), dest)
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+@pytest.mark.parametrize('existing', [None, OTHER_MODULE], ids=['no-dest', 'old-dest'])
+def test_module_larger_than_max_size_fails_without_a_partial_file(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str, existing: bytes | None,
+) -> None:
+    _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    if existing is not None:
+        dest.write_bytes(existing)
+    with _unchanged_dir(out_dir), pytest.raises(ImageFormatError, match=r'max_size \(16 bytes\)'):
+        _pull(_source(layout_dir), dest, max_size=16)
+
+
+def test_oci_module_of_exactly_max_size_is_pulled(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    # (For compat images max_size also bounds the decompressed layer, which is larger than the module.)
+    _store(layout_dir, 'oci')
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest, max_size=len(MODULE))
+    assert dest.read_bytes() == MODULE
+
+
+def test_pull_follows_the_tag_to_a_new_module(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    _store(layout_dir, 'oci', module=MODULE)
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    _store(layout_dir, 'oci', module=OTHER_MODULE)
+
+    changed, described = _pull(_source(layout_dir), dest)
+    assert changed is True
+    assert dest.read_bytes() == OTHER_MODULE
+    assert described['wasm']['digest'] == _sha256(OTHER_MODULE)
+    record = json.loads(pathlib.Path(record_path(str(dest))).read_text())
+    assert record['module'] == _sha256(OTHER_MODULE)

@@ -1,0 +1,241 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+import tarfile
+import typing as t
+
+import pytest
+
+from ansible_collections.wasm.oci.plugins.module_utils._image import tar_layer
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
+from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import build_tar_gzip_layer, scan_layer
+from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import TarEntry, gzip_bytes, proxy_module, tar_bytes
+
+WHAT = 'Layer sha256:abcd of registry.example.com/filter:1'
+WANTED = frozenset({'plugin.wasm', 'runtime-config.json'})
+MODULE = proxy_module()
+NOISY_MODULE = b'\0asm\x01\x00\x00\x00' + random.Random(0).randbytes(64 * 1024)
+RUNTIME = b'{"abiVersions":[],"config":{"root_ids":["r"]},"type":"envoy_proxy"}'
+
+
+def _scan(data: bytes, max_size: int = 1024 * 1024, wanted: t.Collection[str] = WANTED) -> dict[str, tuple[int, bytes]]:
+    """Read the layer the way callers must: each member's stream before the next member."""
+    return {member.name: (member.size, member.stream.read()) for member in scan_layer(io.BytesIO(data), WHAT, wanted, max_size)}
+
+
+def test_built_layer_is_reproducible_byte_for_byte() -> None:
+    files = {'runtime-config.json': RUNTIME, 'plugin.wasm': MODULE}
+    assert build_tar_gzip_layer(files) == build_tar_gzip_layer(dict(files))
+
+
+def test_built_layer_members_keep_their_order_as_regular_files_with_fixed_metadata() -> None:
+    tar_data, gzipped = build_tar_gzip_layer({'runtime-config.json': RUNTIME, 'plugin.wasm': MODULE, 'a.txt': b'a'})
+    assert gzip.decompress(gzipped) == tar_data
+    with tarfile.open(fileobj=io.BytesIO(tar_data)) as archive:
+        members = archive.getmembers()
+        assert [member.name for member in members] == ['runtime-config.json', 'plugin.wasm', 'a.txt']
+        for member in members:
+            assert member.isreg()
+            assert (member.mode, member.mtime, member.uid, member.gid, member.uname, member.gname) == (0o644, 0, 0, 0, '', '')
+        assert archive.extractfile('plugin.wasm').read() == MODULE  # type: ignore[union-attr]
+
+
+def test_built_layer_gzip_header_has_no_timestamp_or_file_name() -> None:
+    _tar_data, gzipped = build_tar_gzip_layer({'plugin.wasm': MODULE})
+    assert gzipped[:2] == b'\x1f\x8b'
+    flags, mtime = gzipped[3], gzipped[4:8]
+    assert mtime == b'\0\0\0\0'
+    assert not flags & 0x08
+
+
+def test_different_content_gives_a_different_layer() -> None:
+    assert build_tar_gzip_layer({'plugin.wasm': MODULE}) != build_tar_gzip_layer({'plugin.wasm': proxy_module(marker='other')})
+
+
+def test_scan_reads_a_layer_built_here() -> None:
+    _tar_data, gzipped = build_tar_gzip_layer({'plugin.wasm': MODULE, 'runtime-config.json': RUNTIME})
+    assert _scan(gzipped) == {'plugin.wasm': (len(MODULE), MODULE), 'runtime-config.json': (len(RUNTIME), RUNTIME)}
+
+
+@pytest.mark.parametrize('path', ['plugin.wasm', './plugin.wasm', 'dir/plugin.wasm', './a/b/c/plugin.wasm'])
+def test_scan_finds_the_module_by_base_name(path: str) -> None:
+    assert _scan(tar_bytes([(path, MODULE)])) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_scan_yields_only_the_first_member_of_each_wanted_name() -> None:
+    layer = tar_bytes([
+        ('README', b'ignored'),
+        ('./plugin.wasm', MODULE),
+        ('other/plugin.wasm', b'second'),
+        ('runtime-config.json', RUNTIME),
+        ('plugin.wasm', b'third'),
+    ])
+    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE), 'runtime-config.json': (len(RUNTIME), RUNTIME)}
+
+
+def test_a_link_after_the_first_occurrence_is_ignored() -> None:
+    layer = tar_bytes([('plugin.wasm', MODULE), TarEntry('x/plugin.wasm', kind=tarfile.SYMTYPE, linkname='/etc/passwd')])
+    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_scan_ignores_names_that_are_not_wanted() -> None:
+    layer = tar_bytes([('plugin.wasm', MODULE), ('runtime-config.json', RUNTIME)])
+    assert _scan(layer, wanted={'plugin.wasm'}) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_scan_ignores_links_and_directories_with_other_names() -> None:
+    layer = tar_bytes([
+        TarEntry('etc', kind=tarfile.DIRTYPE),
+        TarEntry('etc/link', kind=tarfile.SYMTYPE, linkname='/etc/passwd'),
+        TarEntry('hard', kind=tarfile.LNKTYPE, linkname='etc/link'),
+        ('plugin.wasm', MODULE),
+    ])
+    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_scan_of_a_layer_without_wanted_members_yields_nothing() -> None:
+    assert _scan(gzip_bytes(tar_bytes([('bin/sh', b'#!')]))) == {}
+
+
+@pytest.mark.parametrize(
+    'tar_format', [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT], ids=['ustar', 'gnu', 'pax'],
+)
+def test_scan_reads_plain_and_gzipped_tar_in_every_format(tar_format: int) -> None:
+    layer = tar_bytes([('./plugin.wasm', MODULE)], tar_format)
+    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+    assert _scan(gzip_bytes(layer)) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_scan_reads_a_long_nested_path() -> None:
+    path = '/'.join(['d' * 60] * 5) + '/plugin.wasm'
+    assert _scan(tar_bytes([(path, MODULE)])) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_scan_works_on_a_stream_that_returns_short_reads() -> None:
+    class Trickle(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            return self._data.read(min(size, 7) if size and size > 0 else 7)
+
+    layer = gzip_bytes(tar_bytes([('plugin.wasm', MODULE)]))
+    members = {member.name: member.stream.read() for member in scan_layer(Trickle(layer), WHAT, WANTED, 1024 * 1024)}  # type: ignore[arg-type]
+    assert members == {'plugin.wasm': MODULE}
+
+
+def test_scan_reads_zstd_when_the_python_supports_it() -> None:
+    zstandard = pytest.importorskip('zstandard')
+    if tar_layer._zstd_reader is None:
+        pytest.skip('tar_layer found no zstd implementation')
+    layer = zstandard.ZstdCompressor().compress(tar_bytes([('plugin.wasm', MODULE)]))
+    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_zstd_without_support_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tar_layer, '_zstd_reader', None)
+    with pytest.raises(ImageFormatError, match='is zstd-compressed, but this Python has no zstd support') as caught:
+        _scan(b'\x28\xb5\x2f\xfd' + b'\0' * 64)
+    assert str(caught.value).startswith(WHAT)
+    assert 'zstandard' in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    'entry',
+    [
+        TarEntry('plugin.wasm', kind=tarfile.SYMTYPE, linkname='/etc/passwd'),
+        TarEntry('./plugin.wasm', kind=tarfile.SYMTYPE, linkname='other.wasm'),
+        TarEntry('plugin.wasm', kind=tarfile.LNKTYPE, linkname='other.wasm'),
+        TarEntry('plugin.wasm', kind=tarfile.DIRTYPE),
+        TarEntry('plugin.wasm', kind=tarfile.FIFOTYPE),
+        TarEntry('runtime-config.json', kind=tarfile.SYMTYPE, linkname='/proc/self/environ'),
+    ],
+    ids=['symlink_absolute', 'symlink_relative', 'hardlink', 'directory', 'fifo', 'runtime_config_symlink'],
+)
+def test_wanted_name_that_is_not_a_regular_file_is_refused(entry: TarEntry) -> None:
+    layer = tar_bytes([('other.wasm', MODULE), entry, ('later/plugin.wasm', MODULE)])
+    with pytest.raises(ImageFormatError, match='as a link or special file, not a regular file; refusing it') as caught:
+        _scan(layer)
+    assert str(caught.value).startswith(WHAT)
+    assert repr(entry.path) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    'path',
+    ['../plugin.wasm', '/plugin.wasm', 'a/../../plugin.wasm', '../../etc/passwd', '/etc/passwd', 'dir/../../x'],
+)
+def test_member_path_escaping_the_layer_root_is_refused(path: str) -> None:
+    layer = tar_bytes([(path, MODULE), ('plugin.wasm', MODULE)])
+    with pytest.raises(ImageFormatError, match='whose path escapes the layer root; refusing it') as caught:
+        _scan(layer)
+    assert str(caught.value).startswith(WHAT)
+    assert repr(path) in str(caught.value)
+
+
+def test_link_target_outside_the_root_is_not_itself_an_escaping_path() -> None:
+    layer = tar_bytes([TarEntry('lib', kind=tarfile.SYMTYPE, linkname='../../lib'), ('plugin.wasm', MODULE)])
+    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_dot_dot_that_stays_inside_the_root_is_accepted() -> None:
+    assert _scan(tar_bytes([('a/../plugin.wasm', MODULE)])) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_decompression_bomb_of_zero_bytes_is_refused() -> None:
+    bomb = gzip_bytes(b'\0' * (4 * 1024 * 1024))
+    assert len(bomb) < 8 * 1024
+    with pytest.raises(ImageFormatError, match=r'decompresses to more than max_size \(4096 bytes\)') as caught:
+        _scan(bomb, max_size=4096)
+    assert str(caught.value).startswith(WHAT)
+
+
+def test_huge_unwanted_member_before_the_module_is_bounded() -> None:
+    layer = gzip_bytes(tar_bytes([('padding.bin', b'\0' * (2 * 1024 * 1024)), ('plugin.wasm', MODULE)]))
+    with pytest.raises(ImageFormatError, match=r'decompresses to more than max_size \(65536 bytes\)'):
+        _scan(layer, max_size=64 * 1024)
+
+
+def test_wanted_member_larger_than_max_size_is_refused_before_it_is_read() -> None:
+    big = b'\0asm' + b'\0' * (100 * 1024)
+    layer = gzip_bytes(tar_bytes([('plugin.wasm', big)]))
+    with pytest.raises(ImageFormatError, match=rf"member 'plugin.wasm' is {len(big)} bytes, more than max_size \(20480\)") as caught:
+        _scan(layer, max_size=20 * 1024)
+    assert str(caught.value).startswith(WHAT)
+
+
+def test_layer_within_max_size_is_read() -> None:
+    layer = tar_bytes([('plugin.wasm', MODULE)])
+    assert _scan(layer, max_size=len(layer)) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+@pytest.mark.parametrize(
+    'data',
+    [
+        b'',
+        b'hello',
+        b'this is not a tar archive\n' * 100,
+        bytes(range(256)) * 8,
+        b'\x1f\x8b' + b'not really gzip' * 10,
+        gzip_bytes(b'gzip of text that is not a tar' * 30),
+        gzip_bytes(tar_bytes([('plugin.wasm', MODULE)]))[:-20],
+        tar_bytes([('plugin.wasm', MODULE)])[:700],
+        gzip_bytes(tar_bytes([('plugin.wasm', NOISY_MODULE)]))[:32 * 1024],
+    ],
+    ids=['empty', 'short_text', 'text', 'binary', 'bad_gzip', 'gzip_of_text', 'truncated_gzip', 'truncated_tar_inside_module',
+         'truncated_gzip_inside_module'],
+)
+def test_garbage_is_not_a_readable_tar_layer(data: bytes) -> None:
+    with pytest.raises(ImageFormatError) as caught:
+        _scan(data)
+    message = str(caught.value)
+    assert message.startswith(WHAT)
+    assert 'is not a readable tar layer' in message

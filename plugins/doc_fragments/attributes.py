@@ -17,14 +17,15 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in C(diff_mode)), when in diff mode.
 """
 
-    ACTIONGROUP_WASM = r"""
+    ACTIONGROUP_REGISTRY = r"""
 options: {}
 attributes:
   action_group:
-    description: Use C(group/wasm.oci.wasm) in C(module_defaults) to set defaults for this module.
+    description: Use C(group/wasm.oci.registry) in C(module_defaults) to set the registry options of every module that
+      talks to a registry at once.
     support: full
     membership:
-      - wasm.oci.wasm
+      - wasm.oci.registry
 """
 
     INFO_MODULE = r"""

@@ -18,7 +18,6 @@ description:
     given.
 extends_documentation_fragment:
   - wasm.oci.attributes
-  - wasm.oci.attributes.actiongroup_wasm
   - wasm.oci.local_layout
 attributes:
   check_mode:
@@ -208,12 +207,9 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.errors import Was
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImageSource, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
-    OciLayout,
-    describe_tag,
-    existing_layout,
-    layout_reference,
-    store_image,
+    OciLayout, existing_layout, layout_reference, store_image,
 )
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe_tag
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import validate_tag
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import ENVOY_PROXY, new_runtime_config
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm

@@ -21,7 +21,7 @@ description:
   - A missing tag, repository or layout is not an error. The module returns RV(exists=false).
 extends_documentation_fragment:
   - wasm.oci.attributes
-  - wasm.oci.attributes.actiongroup_wasm
+  - wasm.oci.attributes.actiongroup_registry
   - wasm.oci.attributes.info_module
   - wasm.oci.local_layout
   - wasm.oci.registry

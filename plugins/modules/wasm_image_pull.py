@@ -24,7 +24,7 @@ description:
   - Returns RV(image) with the root IDs, so a play can configure Envoy without another task.
 extends_documentation_fragment:
   - wasm.oci.attributes
-  - wasm.oci.attributes.actiongroup_wasm
+  - wasm.oci.attributes.actiongroup_registry
   - wasm.oci.local_layout
   - wasm.oci.registry
   - ansible.builtin.files

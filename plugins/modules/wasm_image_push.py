@@ -15,7 +15,7 @@ description:
     nothing is sent and the task reports no change. Check mode predicts the change from a single HEAD request.
 extends_documentation_fragment:
   - wasm.oci.attributes
-  - wasm.oci.attributes.actiongroup_wasm
+  - wasm.oci.attributes.actiongroup_registry
   - wasm.oci.local_layout
   - wasm.oci.registry
 attributes:
@@ -180,7 +180,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.push import PushCounts, layout_descriptor, push, push_needed
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._image.source import registry_client
+from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import registry_client
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference, validate_tag
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec

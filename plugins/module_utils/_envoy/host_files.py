@@ -20,14 +20,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     module_files,
     referenced_ecds_paths,
 )
+from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import HAS_YAML, yaml
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
-
-try:
-    import yaml
-except ImportError:
-    HAS_YAML = False
-else:
-    HAS_YAML = True
 
 PREVIOUS_SUFFIX = '.previous'
 ECDS_SUFFIX = '.yaml'

@@ -19,7 +19,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types a
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ContentSource, describe, module_layer, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, module_layer, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import ContentSource
 
 _CHUNK = 1024 * 1024
 

@@ -10,7 +10,7 @@ import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import check_descriptor, parse_json_document
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import check_descriptor, parse_json_document
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient, RemoteManifest
 

@@ -3,20 +3,21 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Read a Wasm image from any content source: resolve indexes, classify, describe, extract.
 
-A content source (a local OCI layout, a registry) only has to find the root
-descriptor and stream manifests and blobs; everything that knows the Wasm image
-format lives here, so every module reads every variant the same way.
+Everything that knows the Wasm image format lives here, so every module reads every
+variant the same way, from a registry or a local layout.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, validate_digest
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import (
+    METADATA_LIMIT, ContentSource, check_descriptor, descriptor_list, parse_json_document, read_small_blob,
+)
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig, parse_runtime_config
@@ -24,23 +25,9 @@ from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import s
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import WASM_MAGIC
 
 DEFAULT_MAX_SIZE = 256 * 1024 * 1024
-METADATA_LIMIT = 4 * 1024 * 1024
 _CHUNK = 1024 * 1024
 _WASM_OS = frozenset({'wasi', 'wasip1', 'wasip2'})
 _ATTESTATION_ANNOTATION = 'vnd.docker.reference.type'
-
-
-class ContentSource(t.Protocol):
-    reference: str
-
-    def root_descriptor(self) -> dict[str, t.Any] | None:
-        """The descriptor the reference names, or None when it names nothing."""
-
-    def read_manifest(self, descriptor: dict[str, t.Any]) -> bytes:
-        """The verified bytes of a manifest or index."""
-
-    def open_blob(self, descriptor: dict[str, t.Any], what: str) -> t.ContextManager[DigestingReader]:
-        """A stream of a blob that checks itself against ``descriptor``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,49 +48,6 @@ class ModuleContent:
     size: int
 
 
-def parse_json_document(data: bytes, what: str) -> dict[str, t.Any]:
-    try:
-        document = json.loads(data.decode('utf-8'))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ImageFormatError(f'{what} is not valid JSON: {exc}') from None
-    if not isinstance(document, dict):
-        raise ImageFormatError(f'{what} must be a JSON object, not {type(document).__name__}')
-    return document
-
-
-def read_small_blob(source: ContentSource, descriptor: dict[str, t.Any], what: str) -> bytes:
-    size = check_descriptor(descriptor, f'Descriptor of {what}')['size']
-    if size > METADATA_LIMIT:
-        raise ImageFormatError(f'{what} is {size} bytes, more than the {METADATA_LIMIT} bytes allowed for metadata')
-    with source.open_blob(descriptor, what) as reader:
-        data = reader.read(size + 1)
-        reader.verify()
-    return data
-
-
-def _descriptor_list(document: dict[str, t.Any], key: str, what: str) -> list[dict[str, t.Any]]:
-    entries = document.get(key)
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-        raise ImageFormatError(f'{what} has no valid {key} list')
-    for entry in entries:
-        check_descriptor(entry, f'An entry of {what}')
-    return entries
-
-
-def check_descriptor(descriptor: t.Any, what: str) -> dict[str, t.Any]:
-    """Fail unless ``descriptor`` has the shape the OCI spec gives descriptors."""
-    if not isinstance(descriptor, dict):
-        raise ImageFormatError(f'{what} is not a descriptor object')
-    validate_digest(descriptor.get('digest'), what)
-    size = descriptor.get('size')
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ImageFormatError(f'{what} has no valid size: {size!r}')
-    for field in ('platform', 'annotations'):
-        if not isinstance(descriptor.get(field) or {}, dict):
-            raise ImageFormatError(f'{what} has a {field} that is not an object')
-    return descriptor
-
-
 def _platform_name(platform: dict[str, t.Any] | None) -> str:
     if not platform:
         return 'unknown'
@@ -116,7 +60,7 @@ def _platform_name(platform: dict[str, t.Any] | None) -> str:
 def choose_platform_child(index: dict[str, t.Any], platform: str | None, what: str) -> dict[str, t.Any]:
     """Pick an image from an index: the named platform, else wasi/wasm, else the only image."""
     children = [
-        child for child in _descriptor_list(index, 'manifests', what)
+        child for child in descriptor_list(index, 'manifests', what)
         if (child.get('annotations') or {}).get(_ATTESTATION_ANNOTATION) != 'attestation-manifest'
     ]
     if platform:
@@ -138,7 +82,7 @@ def choose_platform_child(index: dict[str, t.Any], platform: str | None, what: s
 
 
 def classify(manifest: dict[str, t.Any], what: str) -> str:
-    layer_types = [layer.get('mediaType') for layer in _descriptor_list(manifest, 'layers', what)]
+    layer_types = [layer.get('mediaType') for layer in descriptor_list(manifest, 'layers', what)]
     config_type = check_descriptor(manifest.get('config'), f'Config descriptor of {what}').get('mediaType')
     if config_type == mt.WASM_CONFIG or mt.WASM_CONTENT_LAYER in layer_types:
         return mt.VARIANT_OCI
@@ -341,3 +285,10 @@ def describe(
         platform=platform or None,
         index_digest=resolved.index_digest,
     )
+
+
+def describe_tag(layout: OciLayout, tag: str, platform: str | None = None, max_size: int = DEFAULT_MAX_SIZE) -> ImageDescription | None:
+    """The image ``tag`` names in ``layout``, or None when the layout has no such tag."""
+    source = LayoutSource(layout, tag)
+    resolved = resolve(source, platform)
+    return describe(source, resolved, max_size) if resolved else None

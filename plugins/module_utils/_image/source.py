@@ -1,28 +1,17 @@
 # Copyright (c) 2026, wasm.oci contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where a module's image comes from: a registry (``name``) or a local layout (``layout`` + ``tag``).
-
-The one place that turns module parameters into a registry client or a content source,
-and that fails cleanly when requests is missing.
-"""
+"""Where a module's image comes from: a registry (``name``) or a local layout (``layout`` + ``tag``)."""
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ContentSource
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import ContentSource
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, existing_layout
-from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, parse_reference, validate_tag
-from ansible_collections.wasm.oci.plugins.module_utils._registry.client import HAS_REQUESTS, REQUESTS_IMPORT_ERROR, RegistryClient
-from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import connect
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference, validate_tag
+from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import registry_client
 from ansible_collections.wasm.oci.plugins.module_utils._registry.source import RegistrySource
-
-
-def registry_client(module: AnsibleModule, reference: ImageReference) -> RegistryClient:
-    if not HAS_REQUESTS:
-        module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
-    return connect(reference, module.params, lambda args, data: module.run_command(args, data=data, binary_data=True))
 
 
 def image_source(module: AnsibleModule, missing_layout_ok: bool = False) -> ContentSource | None:

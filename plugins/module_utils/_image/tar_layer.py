@@ -18,26 +18,8 @@ import tarfile
 import typing as t
 import zlib
 
+from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
-
-try:
-    from compression import zstd as _zstd  # Python 3.14+
-
-    def _zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:
-        return _zstd.ZstdFile(stream)
-
-    _ZSTD_ERRORS: tuple[type[Exception], ...] = (_zstd.ZstdError,)
-except ImportError:
-    try:
-        import zstandard as _zstandard
-
-        def _zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:
-            return _zstandard.ZstdDecompressor().stream_reader(stream)
-
-        _ZSTD_ERRORS = (_zstandard.ZstdError,)
-    except ImportError:
-        _zstd_reader = None  # type: ignore[assignment]
-        _ZSTD_ERRORS = ()
 
 _GZIP_MAGIC = b'\x1f\x8b'
 _ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
@@ -121,16 +103,13 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     if head.startswith(_GZIP_MAGIC):
         return t.cast(t.BinaryIO, gzip.GzipFile(fileobj=peekable, mode='rb'))
     if head.startswith(_ZSTD_MAGIC):
-        if _zstd_reader is None:
-            raise ImageFormatError(
-                f'{what} is zstd-compressed, but this Python has no zstd support; '
-                'install the zstandard package on the host that reads it'
-            )
-        return _zstd_reader(t.cast(t.BinaryIO, peekable))
+        if dependencies.zstd_reader is None:
+            raise dependencies.MissingDependency('zstandard', f'Reading {what}, which is zstd-compressed,')
+        return dependencies.zstd_reader(t.cast(t.BinaryIO, peekable))
     return t.cast(t.BinaryIO, peekable)
 
 
-_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error) + _ZSTD_ERRORS
+_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error) + dependencies.ZSTD_ERRORS
 
 
 class _MemberReader:

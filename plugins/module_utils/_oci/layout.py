@@ -19,8 +19,7 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError
-from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE, describe, read_small_blob, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import read_small_blob
 from ansible_collections.wasm.oci.plugins.module_utils._oci.media_types import ANNOTATION_REF_NAME, OCI_INDEX
 
 LAYOUT_MARKER = 'oci-layout'
@@ -197,10 +196,3 @@ def store_image(path: str, tag: str, manifest_descriptor: dict[str, t.Any], blob
         for digest, data in blobs.items():
             layout.write_blob(digest, data)
         layout.set_tag(tag, manifest_descriptor)
-
-
-def describe_tag(layout: OciLayout, tag: str, platform: str | None = None, max_size: int = DEFAULT_MAX_SIZE) -> ImageDescription | None:
-    """The image ``tag`` names in ``layout``, or None when the layout has no such tag."""
-    source = LayoutSource(layout, tag)
-    resolved = resolve(source, platform)
-    return describe(source, resolved, max_size) if resolved else None

@@ -15,25 +15,15 @@ import base64
 import dataclasses
 import re
 import time
-import traceback
 import typing as t
 import urllib.parse
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha256_digest
+from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import requests, urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.credentials import Credentials
-
-try:
-    import requests
-    import urllib3
-except ImportError:
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR: str | None = traceback.format_exc()
-else:
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
 
 MANIFEST_ACCEPT = ', '.join((mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST, mt.DOCKER_MANIFEST_LIST))
 CHUNKED_UPLOAD_THRESHOLD = 64 * 1024 * 1024

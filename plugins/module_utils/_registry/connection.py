@@ -1,13 +1,16 @@
 # Copyright (c) 2026, wasm.oci contributors
 # Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
 # SPDX-License-Identifier: BSD-2-Clause
-"""The registry connection options shared by the modules that talk to registries."""
+"""The registry options shared by the modules that talk to registries, and the one place they become a client."""
 
 from __future__ import annotations
 
 import os
 import typing as t
 
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import require_requests
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient, RegistryOptions
@@ -53,3 +56,9 @@ def connect(reference: ImageReference, params: dict[str, t.Any], run: CommandRun
     else:
         credentials = lookup_credentials(reference.registry, run)
     return RegistryClient(reference, options, credentials)
+
+
+def registry_client(module: AnsibleModule, reference: ImageReference) -> RegistryClient:
+    """A client for ``reference`` from the module's parameters; credential helpers run through run_command."""
+    require_requests()
+    return connect(reference, module.params, lambda args, data: module.run_command(args, data=data, binary_data=True))

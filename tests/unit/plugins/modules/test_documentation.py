@@ -31,6 +31,12 @@ def test_image_return_value_is_the_shared_definition(module_path: pathlib.Path) 
     assert _without_returned(documented) == _without_returned(shared)
 
 
-def test_every_module_is_in_the_action_group() -> None:
+def test_the_registry_group_holds_exactly_the_modules_with_the_registry_options() -> None:
     runtime = yaml.safe_load((REPO_ROOT / 'meta' / 'runtime.yml').read_text(encoding='utf-8'))
-    assert sorted(runtime['action_groups']['wasm']) == [path.stem for path in MODULES]
+    with_registry_options = [path.stem for path in MODULES if 'registry_argument_spec()' in path.read_text(encoding='utf-8')]
+    assert sorted(runtime['action_groups']) == ['registry']
+    assert sorted(runtime['action_groups']['registry']) == with_registry_options
+    for path in MODULES:
+        documentation = yaml.safe_load(_module_constant(path, 'DOCUMENTATION'))
+        in_group = 'wasm.oci.attributes.actiongroup_registry' in documentation['extends_documentation_fragment']
+        assert in_group == (path.stem in with_registry_options), path.stem

@@ -19,18 +19,12 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canon
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RuntimeConfigError
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, BuiltImageSource, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import (
-    METADATA_LIMIT,
-    ModuleContent,
-    ResolvedImage,
-    choose_platform_child,
-    classify,
-    describe,
-    parse_json_document,
-    read_small_blob,
-    resolve,
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ModuleContent, ResolvedImage, choose_platform_child, classify, describe, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, parse_json_document, read_small_blob
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
+    LayoutSource, OciLayout, store_image,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, describe_tag, store_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe_tag
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import (
     LayoutBuilder,

@@ -12,6 +12,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
 from ansible_collections.wasm.oci.plugins.module_utils._image import tar_layer
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import build_tar_gzip_layer, scan_layer
@@ -135,18 +136,18 @@ def test_scan_works_on_a_stream_that_returns_short_reads() -> None:
 
 def test_scan_reads_zstd_when_the_python_supports_it() -> None:
     zstandard = pytest.importorskip('zstandard')
-    if tar_layer._zstd_reader is None:
+    if dependencies.zstd_reader is None:
         pytest.skip('tar_layer found no zstd implementation')
     layer = zstandard.ZstdCompressor().compress(tar_bytes([('plugin.wasm', MODULE)]))
     assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
 
 
 def test_zstd_without_support_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tar_layer, '_zstd_reader', None)
-    with pytest.raises(ImageFormatError, match='is zstd-compressed, but this Python has no zstd support') as caught:
+    monkeypatch.setattr(dependencies, 'zstd_reader', None)
+    with pytest.raises(dependencies.MissingDependency, match='which is zstd-compressed, needs the Python package zstandard') as caught:
         _scan(b'\x28\xb5\x2f\xfd' + b'\0' * 64)
-    assert str(caught.value).startswith(WHAT)
-    assert 'zstandard' in str(caught.value)
+    assert WHAT in str(caught.value)
+    assert 'pip install zstandard' in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -17,15 +17,9 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.errors import Ima
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
-    LayoutSource,
-    OciLayout,
-    describe_tag,
-    existing_layout,
-    layout_exists,
-    layout_reference,
-    open_or_create_layout,
-    store_image,
+    LayoutSource, OciLayout, existing_layout, layout_exists, layout_reference, open_or_create_layout, store_image,
 )
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe_tag
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import proxy_module
 

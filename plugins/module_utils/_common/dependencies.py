@@ -1,0 +1,71 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""The optional Python packages of the managed host, each imported here and nowhere else.
+
+requests talks to registries (documented in the wasm.oci.registry doc fragment),
+zstandard reads zstd layers before Python 3.14 (in the pull and info modules), and
+PyYAML reads a YAML bootstrap (in envoy_wasm_filters). Code that needs one checks the
+HAS_ flag and raises ``MissingDependency``, which names the package to install.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+
+try:
+    import requests
+    import urllib3
+except ImportError:
+    requests = urllib3 = None  # type: ignore[assignment]
+    HAS_REQUESTS = False
+else:
+    HAS_REQUESTS = True
+
+try:
+    import yaml
+except ImportError:
+    yaml = None  # type: ignore[assignment]
+    HAS_YAML = False
+else:
+    HAS_YAML = True
+
+ZstdReader = t.Callable[[t.BinaryIO], t.BinaryIO]
+zstd_reader: ZstdReader | None
+ZSTD_ERRORS: tuple[type[Exception], ...]
+try:
+    from compression import zstd as _zstd  # Python 3.14+
+except ImportError:
+    try:
+        import zstandard as _zstandard
+    except ImportError:
+        zstd_reader = None
+        ZSTD_ERRORS = ()
+    else:
+        zstd_reader = lambda stream: _zstandard.ZstdDecompressor().stream_reader(stream)  # noqa: E731
+        ZSTD_ERRORS = (_zstandard.ZstdError,)
+else:
+    zstd_reader = _zstd.ZstdFile
+    ZSTD_ERRORS = (_zstd.ZstdError,)
+
+
+class MissingDependency(WasmOciError):
+    """A Python package this task needs is not installed on the host that runs it."""
+
+    def __init__(self, package: str, needed_for: str) -> None:
+        super().__init__(
+            f'{needed_for} needs the Python package {package} on the host that runs the task: install it for the '
+            f'Python that Ansible uses there (pip install {package}, or the python3-{package.lower()} system package)'
+        )
+        self.package = package
+
+
+def require_requests() -> None:
+    if not HAS_REQUESTS:
+        raise MissingDependency('requests', 'Talking to a registry')
+
+
+__all__ = ['HAS_REQUESTS', 'HAS_YAML', 'MissingDependency', 'ZSTD_ERRORS', 'require_requests', 'requests', 'urllib3',
+           'yaml', 'zstd_reader']

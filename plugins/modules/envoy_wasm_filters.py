@@ -288,7 +288,8 @@ from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import settings_from
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import DEFAULT_FAILURE_POLICY, FAILURE_POLICIES, FILTER_TYPES
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import FILTER_STATES, PULL_LOCATIONS, settings_from
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
@@ -324,8 +325,8 @@ def main() -> None:
             bootstrap_path=dict(type='path'),
             filters=dict(type='list', elements='dict', required=True, mutually_exclusive=[('image', 'module')], options=dict(
                 name=dict(type='str', required=True),
-                state=dict(type='str', default='present', choices=['present', 'absent']),
-                type=dict(type='str', default='http', choices=['http', 'network']),
+                state=dict(type='str', default='present', choices=list(FILTER_STATES)),
+                type=dict(type='str', default='http', choices=list(FILTER_TYPES)),
                 image=dict(type='str'),
                 sha256=dict(type='str'),
                 module=dict(type='path'),
@@ -333,10 +334,10 @@ def main() -> None:
                 vm_id=dict(type='str'),
                 configuration=dict(type='raw', no_log=True),
                 environment=dict(type='dict', no_log=True),
-                failure_policy=dict(type='str', default='FAIL_CLOSED', choices=['FAIL_CLOSED', 'FAIL_OPEN', 'FAIL_RELOAD']),
+                failure_policy=dict(type='str', default=DEFAULT_FAILURE_POLICY, choices=list(FAILURE_POLICIES)),
             )),
             pulled=dict(type='list', elements='dict', default=[]),
-            pulled_on=dict(type='str', default='host', choices=['host', 'controller']),
+            pulled_on=dict(type='str', default='host', choices=list(PULL_LOCATIONS)),
             uploaded_modules=dict(type='dict'),
             managed_bootstrap=dict(type='dict', options=dict(
                 node_id=dict(type='str', required=True),

@@ -204,7 +204,7 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImageSource, build_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.builder import COMPAT_MEDIA_TYPES, VARIANTS, BuiltImageSource, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
     OciLayout, existing_layout, layout_reference, store_image,
@@ -277,8 +277,8 @@ def main() -> None:
             src=dict(type='path', required=True),
             layout=dict(type='path', required=True),
             tag=dict(type='str', default='latest'),
-            variant=dict(type='str', default='oci', choices=['oci', 'compat']),
-            compat_media_type=dict(type='str', default='oci', choices=['oci', 'docker']),
+            variant=dict(type='str', default=VARIANTS[0], choices=list(VARIANTS)),
+            compat_media_type=dict(type='str', default=COMPAT_MEDIA_TYPES[0], choices=list(COMPAT_MEDIA_TYPES)),
             runtime_type=dict(type='str', default=ENVOY_PROXY),
             root_ids=dict(type='list', elements='str', default=[]),
             abi_versions=dict(type='list', elements='str'),

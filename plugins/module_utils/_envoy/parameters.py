@@ -14,6 +14,10 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import Heal
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
+FILTER_STATES = ('present', 'absent')
+# Where the role pulled the modules: on each host, or on the controller (the action plugin uploads them).
+PULL_LOCATIONS = ('host', 'controller')
+
 
 def file_mode(mode: t.Any) -> int:
     try:

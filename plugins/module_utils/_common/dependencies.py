@@ -44,7 +44,9 @@ except ImportError:
         zstd_reader = None
         ZSTD_ERRORS = ()
     else:
-        zstd_reader = lambda stream: _zstandard.ZstdDecompressor().stream_reader(stream)  # noqa: E731
+        def zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:  # type: ignore[misc]
+            return _zstandard.ZstdDecompressor().stream_reader(stream)
+
         ZSTD_ERRORS = (_zstandard.ZstdError,)
 else:
     zstd_reader = _zstd.ZstdFile

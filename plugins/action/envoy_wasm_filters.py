@@ -29,7 +29,7 @@ class ActionModule(ActionBase):
             missing = result.get('missing_modules')
             if not missing or result.get('failed'):
                 return result
-            args['uploaded_modules'] = self._upload(missing, args.get('pulled') or [])
+            args['uploaded_modules'] = self._upload(missing, (args.get('pulled') or []) + (args.get('controller_pulled') or []))
             del result['missing_modules']
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             if result.get('missing_modules'):

@@ -47,9 +47,14 @@ options:
     default: false
   timeout:
     description:
-      - Seconds to wait for each connection and each read from the registry.
+      - Seconds to wait for each connection and each read from the registry. A whole request may take at most twice
+        this, plus the time its body needs at 16 KiB/s, so a server that trickles its answer fails instead of hanging.
       - Connection errors, HTTP 429 and HTTP 5xx answers are retried up to three times with backoff (honouring
-        C(Retry-After)); other errors fail at once.
+        C(Retry-After), but never waiting longer than this timeout or 10 seconds); other errors fail at once.
+      - Credentials (O(password), tokens) are only ever sent to the registry's own scheme, host and port, and to its
+        token service on the same host or a sibling host of the same parent domain. Upload locations and download
+        redirects elsewhere get requests without credentials; anything that would move from HTTPS to HTTP, or to a
+        link-local or cloud metadata address, is refused. See C(docs/security.md) in the collection.
     type: float
     default: 30
 requirements:

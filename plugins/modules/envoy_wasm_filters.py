@@ -112,6 +112,14 @@ options:
     type: str
     choices: [host, controller]
     default: host
+  controller_pulled:
+    description:
+      - Results of M(wasm.oci.wasm_image_pull) run on the controller whatever O(pulled_on) says, such as the images the
+        envoy_filter role takes from a local OCI layout there. The host is sent the modules it lacks, as with
+        O(pulled_on=controller).
+    type: list
+    elements: dict
+    default: []
   uploaded_modules:
     description: Internal, set by the action plugin; modules it sent, by store path.
     type: dict
@@ -338,6 +346,7 @@ def main() -> None:
             )),
             pulled=dict(type='list', elements='dict', default=[]),
             pulled_on=dict(type='str', default='host', choices=list(PULL_LOCATIONS)),
+            controller_pulled=dict(type='list', elements='dict', default=[]),
             uploaded_modules=dict(type='dict'),
             managed_bootstrap=dict(type='dict', options=dict(
                 node_id=dict(type='str', required=True),

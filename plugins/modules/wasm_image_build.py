@@ -132,7 +132,7 @@ image:
   type: dict
   contains:
     reference:
-      description: The image reference; for a local layout C(oci:<layout>:<tag>) as skopeo writes it.
+      description: The image reference; for a local layout C(oci:<layout>:<tag>) or C(oci:<layout>@<digest>) as skopeo writes it.
       type: str
       sample: oci:/srv/wasm/layout:1.0.0
     digest:
@@ -151,8 +151,9 @@ image:
       sample: application/vnd.oci.image.manifest.v1+json
     variant:
       description:
-        - V(oci) for the Wasm image specification's custom media types, V(compat) for a standard image holding
-          C(plugin.wasm), V(artifact) for the CNCF Wasm OCI Artifact layout.
+        - V(oci) for an image whose layer is the module itself, in the Wasm image specification's media types or as
+          wasm-to-oci and ORAS write it (a module ORAS pushed without a media type included), V(compat) for a standard
+          image holding C(plugin.wasm) in a tar layer, V(artifact) for the CNCF Wasm OCI Artifact layout.
       type: str
       sample: oci
     runtime:
@@ -183,12 +184,14 @@ image:
       contains:
         digest:
           description:
-            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects.
-            - V(null) when it is not known without downloading the module.
+            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects. Always known, and checked against a
+              digest before it is reported.
+            - For the V(oci) and V(artifact) variants it is the module layer's digest, named in the manifest; for
+              V(compat) the digest of the C(plugin.wasm) read from a tar layer verified to its end.
           type: str
           sample: sha256:0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b
         size:
-          description: Size of the module in bytes, or V(null) when not known.
+          description: Size of the module in bytes.
           type: int
           sample: 601
     annotations:

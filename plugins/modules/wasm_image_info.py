@@ -12,12 +12,20 @@ version_added: 0.1.0
 description:
   - Describes the Wasm image O(name) in a registry, or O(tag) in the local OCI image layout O(layout). It reports the
     variant, the runtime config with its root IDs, the module digest and size, annotations and platform.
-  - For the V(oci) variant only the manifest and config are read, never the module. A compat image keeps its root
-    IDs in the layer's C(runtime-config.json), so that layer is streamed only until that file has been read.
-  - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers and
-    the V(compat) variant with gzip, zstd (when the C(zstandard) Python package or Python 3.14 is on the host) or
-    uncompressed tar layers and OCI or Docker v2 manifests. It also covers
-    the CNCF Wasm OCI Artifact layout, and indexes, where a child is chosen by platform.
+  - Everything reported has been checked against a digest. For the V(oci) and V(artifact) variants only the manifest
+    and config are read; the module digest is the module layer's digest, named in the manifest. A module ORAS pushed
+    without a media type is labelled a tar layer, so it is read and verified in full like a compat layer. A compat image keeps
+    its module and root IDs in a tar layer, so every tar layer is read to its end and checked against its digest before
+    anything from it is reported; inspecting a compat image costs as much as pulling it.
+  - An image that is not a Wasm image (an ordinary container image, with no C(plugin.wasm) in any layer), or one
+    whose layers hold two different C(plugin.wasm) files, fails with the same message M(wasm.oci.wasm_image_pull)
+    gives.
+  - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers
+    (also as wasm-to-oci and ORAS 1.x write it, with an empty config) and the V(compat) variant with gzip, zstd (when
+    the C(zstandard) Python package or Python 3.14 is on the host) or uncompressed tar layers, OCI or Docker v2
+    manifests and mixed media types (crane, Higress). It also covers the CNCF Wasm OCI Artifact layout, and indexes and
+    Docker manifest lists (docker buildx, with or without attestations), where a child is chosen by platform. An index
+    whose chosen child is itself an index is refused, naming the nesting.
   - A missing tag, repository or layout is not an error. The module returns RV(exists=false).
 extends_documentation_fragment:
   - wasm.oci.attributes
@@ -30,17 +38,21 @@ options:
     description:
       - The image, as C(registry/repository[:tag]) or C(registry/repository@sha256:<manifest digest>). Mutually exclusive
         with O(layout).
+      - An image in a local OCI layout, written as skopeo does, C(oci:<layout path>:<tag>) or
+        C(oci:<layout path>@sha256:<digest>), stands for O(layout) and O(tag); the registry options are then not used.
     type: str
   platform:
     description:
-      - When the tag names an index, the platform of the image to describe, as C(os/architecture), for example
-        V(wasi/wasm).
-      - By default the C(wasi)/C(wasm) image is chosen, or the only image of the index.
+      - When the reference names an index, the platform of the image to describe, as C(os/architecture[/variant]),
+        for example V(wasi/wasm) or V(linux/arm64).
+      - By default the C(wasi)/C(wasm) image is chosen; else, as docker does, the image for the platform of the
+        machine the module runs on (C(linux) and its architecture, for example V(linux/amd64)); else the only image of
+        the index. Attestation manifests are never chosen.
     type: str
   max_size:
     description:
-      - Largest module and largest decompressed layer, in bytes, that the module reads while describing a compat
-        image.
+      - Largest module, largest decompressed layer, and largest sum of the tar layers' sizes, in bytes, that the
+        module reads while describing a compat image.
     type: int
     default: 268435456
 seealso:
@@ -83,7 +95,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 exists:
-  description: Whether the layout has the tag.
+  description: Whether the reference (the registry tag or digest, or the layout's tag) names an image.
   returned: always
   type: bool
   sample: true
@@ -94,7 +106,7 @@ image:
   type: dict
   contains:
     reference:
-      description: The image reference; for a local layout C(oci:<layout>:<tag>) as skopeo writes it.
+      description: The image reference; for a local layout C(oci:<layout>:<tag>) or C(oci:<layout>@<digest>) as skopeo writes it.
       type: str
       sample: oci:/srv/wasm/layout:1.0.0
     digest:
@@ -113,8 +125,9 @@ image:
       sample: application/vnd.oci.image.manifest.v1+json
     variant:
       description:
-        - V(oci) for the Wasm image specification's custom media types, V(compat) for a standard image holding
-          C(plugin.wasm), V(artifact) for the CNCF Wasm OCI Artifact layout.
+        - V(oci) for an image whose layer is the module itself, in the Wasm image specification's media types or as
+          wasm-to-oci and ORAS write it (a module ORAS pushed without a media type included), V(compat) for a standard
+          image holding C(plugin.wasm) in a tar layer, V(artifact) for the CNCF Wasm OCI Artifact layout.
       type: str
       sample: oci
     runtime:
@@ -145,12 +158,14 @@ image:
       contains:
         digest:
           description:
-            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects.
-            - V(null) when it is not known without downloading the module.
+            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects. Always known, and checked against a
+              digest before it is reported.
+            - For the V(oci) and V(artifact) variants it is the module layer's digest, named in the manifest; for
+              V(compat) the digest of the C(plugin.wasm) read from a tar layer verified to its end.
           type: str
           sample: sha256:0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b
         size:
-          description: Size of the module in bytes, or V(null) when not known.
+          description: Size of the module in bytes.
           type: int
           sample: 601
     annotations:
@@ -181,9 +196,7 @@ class WasmImageInfo:
         resolved = resolve(source, self.params['platform']) if source else None
         if resolved is None:
             return {'changed': False, 'exists': False}
-        # A local compat layer is cheap to hash; a remote one is read only up to its runtime config.
-        module_digest = not self.params['name']
-        image = describe(source, resolved, self.params['max_size'], module_digest=module_digest)
+        image = describe(source, resolved, self.params['max_size'])
         return {'changed': False, 'exists': True, 'image': image.as_dict()}
 
 

@@ -10,8 +10,8 @@ module: wasm_image_pull
 short_description: Pull the WebAssembly module of a Wasm image into a file
 version_added: 0.1.0
 description:
-  - Fetches the Wasm image O(name) from a registry, or O(tag) from the local OCI layout O(layout) on air-gapped hosts,
-    and writes its module to O(dest).
+  - Fetches the Wasm image O(name) from a registry, or from a local OCI layout on air-gapped hosts (O(layout) and
+    O(tag), or O(name) as C(oci:<layout>:<tag>)), and writes its module to O(dest).
   - Reads every form of Wasm image that common tools write. This covers the V(oci) variant with one or two layers,
     and the V(compat) variant with gzip, zstd (when the C(zstandard) Python package or Python 3.14 is on the host) or
     uncompressed tar layers and OCI or Docker v2 manifests. It also
@@ -19,8 +19,10 @@ description:
     extracted to disk; only the C(plugin.wasm) member is read.
   - Every byte is checked against its digest while it streams. The module is written to a temporary file beside
     O(dest) and renamed over it, so a failed pull leaves O(dest) as it was.
-  - When O(dest) already holds the module, nothing is downloaded. For compat images a small record
-    C(.<dest name>.wasm-oci.json) beside O(dest) remembers which image it came from.
+  - When O(dest) already holds the module, nothing is downloaded. A small record C(.<dest name>.wasm-oci.json) beside
+    O(dest) remembers which image it came from.
+  - With O(pull_policy=if_not_present), the default for a reference pinned by digest, an O(dest) that already holds the
+    image's module needs no registry at all, so a registry outage does not fail a run that changes nothing.
   - Returns RV(image) with the root IDs, so a play can configure Envoy without another task.
 extends_documentation_fragment:
   - wasm.oci.attributes
@@ -34,6 +36,7 @@ attributes:
     details:
       - A missing directory of O(dest) is reported as a change, since a play creates it in an earlier task that check
         mode did not run.
+      - With O(pull_policy=if_not_present), check mode too reads only O(dest) and its record when they hold the image.
   diff_mode:
     support: none
 options:
@@ -41,7 +44,23 @@ options:
     description:
       - The image, as C(registry/repository[:tag]) or C(registry/repository@sha256:<manifest digest>). A digest pins the
         manifest. Mutually exclusive with O(layout).
+      - An image in a local OCI layout, written as skopeo does, C(oci:<layout path>:<tag>) or
+        C(oci:<layout path>@sha256:<digest>) (of a manifest or index that the layout's C(index.json) lists), stands for
+        O(layout) and O(tag); the registry options are then not used.
     type: str
+  pull_policy:
+    description:
+      - V(always) asks the source for the image on every run, and downloads the module only when O(dest) does not hold
+        it yet.
+      - V(if_not_present) asks nothing of the source when O(dest) already holds the image's module. Nothing means no
+        request at all, not even for a token. That is the case when the record beside O(dest) names the image (its
+        manifest digest, or its index digest or tag with the same O(platform)) and O(dest) still hashes to the module
+        digest recorded there; otherwise the image is pulled as with V(always). With a tag, the image O(dest) holds
+        stays, even when the tag has moved since.
+      - By default, as in Istio, V(if_not_present) for a name pinned by digest, which always names the same image, and
+        V(always) for a tag. O(force=true) pulls whatever the policy.
+    type: str
+    choices: [always, if_not_present]
   dest:
     description:
       - Path of the module file to write.
@@ -49,8 +68,11 @@ options:
     required: true
   platform:
     description:
-      - When the reference names an index, the platform of the image to pull, as C(os/architecture), for example
-        V(wasi/wasm). By default the C(wasi)/C(wasm) image is chosen, or the only image of the index.
+      - When the reference names an index, the platform of the image to pull, as C(os/architecture[/variant]), for
+        example V(wasi/wasm) or V(linux/arm64).
+      - By default the C(wasi)/C(wasm) image is chosen; else, as docker does, the image for the platform of the machine
+        the module runs on (C(linux) and its architecture); else the only image of the index. Attestation manifests
+        are never chosen.
     type: str
   sha256:
     description:
@@ -64,7 +86,7 @@ options:
     default: 268435456
   force:
     description:
-      - Download and write the module even when O(dest) already holds it.
+      - Download and write the module even when O(dest) already holds it, whatever O(pull_policy) says.
     type: bool
     default: false
 seealso:
@@ -106,6 +128,29 @@ EXAMPLES = r"""
     layout: /srv/wasm/layout
     tag: "1.0.0"
     dest: /etc/envoy/wasm/add_header.wasm
+
+- name: The same image, named the way skopeo names it
+  wasm.oci.wasm_image_pull:
+    name: oci:/srv/wasm/layout:1.0.0
+    dest: /etc/envoy/wasm/add_header.wasm
+
+- name: Keep a pinned image without asking the registry when the file holds it (the default for a digest)
+  wasm.oci.wasm_image_pull:
+    name: registry.example.com/filters/add_header@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    pull_policy: if_not_present
+    dest: /etc/envoy/wasm/add_header.wasm
+
+- name: Registry options for every module that talks to a registry, at once
+  module_defaults:
+    group/wasm.oci.registry:
+      ca_path: /etc/pki/internal-ca.pem
+      username: deploy
+      password: "{{ registry_password }}"
+  block:
+    - name: Pull a filter with those options
+      wasm.oci.wasm_image_pull:
+        name: registry.internal/filters/add_header:1.0.0
+        dest: /etc/envoy/wasm/add_header.wasm
 """
 
 RETURN = r"""
@@ -121,7 +166,7 @@ image:
   type: dict
   contains:
     reference:
-      description: The image reference; for a local layout C(oci:<layout>:<tag>) as skopeo writes it.
+      description: The image reference; for a local layout C(oci:<layout>:<tag>) or C(oci:<layout>@<digest>) as skopeo writes it.
       type: str
       sample: oci:/srv/wasm/layout:1.0.0
     digest:
@@ -140,8 +185,9 @@ image:
       sample: application/vnd.oci.image.manifest.v1+json
     variant:
       description:
-        - V(oci) for the Wasm image specification's custom media types, V(compat) for a standard image holding
-          C(plugin.wasm), V(artifact) for the CNCF Wasm OCI Artifact layout.
+        - V(oci) for an image whose layer is the module itself, in the Wasm image specification's media types or as
+          wasm-to-oci and ORAS write it (a module ORAS pushed without a media type included), V(compat) for a standard
+          image holding C(plugin.wasm) in a tar layer, V(artifact) for the CNCF Wasm OCI Artifact layout.
       type: str
       sample: oci
     runtime:
@@ -172,12 +218,14 @@ image:
       contains:
         digest:
           description:
-            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects.
-            - V(null) when it is not known without downloading the module.
+            - sha256 digest of the module bytes, as Envoy's C(remote.sha256) expects. Always known, and checked against a
+              digest before it is reported.
+            - For the V(oci) and V(artifact) variants it is the module layer's digest, named in the manifest; for
+              V(compat) the digest of the C(plugin.wasm) read from a tar layer verified to its end.
           type: str
           sample: sha256:0f8a4c3e0f5b1f3a2d7c3c8e4b5d6a7f8e9d0c1b2a3f4e5d6c7b8a9f0e1d2c3b
         size:
-          description: Size of the module in bytes, or V(null) when not known.
+          description: Size of the module in bytes.
           type: int
           sample: 601
     annotations:
@@ -193,9 +241,9 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.pull import pull_module
+from ansible_collections.wasm.oci.plugins.module_utils._image.pull import PULL_POLICIES, present_image, pull_module, pull_policy
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
-from ansible_collections.wasm.oci.plugins.module_utils._image.source import image_source
+from ansible_collections.wasm.oci.plugins.module_utils._image.source import open_source, requested_image
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
 
 
@@ -203,18 +251,28 @@ class WasmImagePuller:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params = module.params
+        self.requested = requested_image(self.params)
 
     def pull(self) -> dict:
         dest = self.params['dest']
-        changed, image = pull_module(
-            image_source(self.module),
-            dest,
+        image = present_image(
+            dest, self.requested.reference, self.requested.digest,
+            policy=pull_policy(self.params['pull_policy'], self.requested.digest),
             platform=self.params['platform'],
-            max_size=self.params['max_size'],
             sha256=self.params['sha256'],
             force=self.params['force'],
-            check_mode=self.module.check_mode,
         )
+        changed = False
+        if image is None:
+            changed, image = pull_module(
+                open_source(self.module, self.requested),
+                dest,
+                platform=self.params['platform'],
+                max_size=self.params['max_size'],
+                sha256=self.params['sha256'],
+                force=self.params['force'],
+                check_mode=self.module.check_mode,
+            )
         if not self.module.check_mode or not changed:
             file_args = self.module.load_file_common_arguments(self.params, path=dest)
             changed = self.module.set_fs_attributes_if_different(file_args, changed)
@@ -225,6 +283,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type='str'),
+            pull_policy=dict(type='str', choices=list(PULL_POLICIES)),
             layout=dict(type='path'),
             tag=dict(type='str', default='latest'),
             dest=dict(type='path', required=True),

@@ -38,7 +38,7 @@ def _no_helpers(args: list[str], data: str) -> tuple[int, str, str]:
 def _client(registry: Registry, repository_tag: str, sleeps: list[float] | None = None, **overrides: t.Any) -> RegistryClient:
     client = connect(parse_reference(registry.ref(repository_tag)), _params(registry, **overrides), _no_helpers)
     if sleeps is not None:
-        client._sleep = sleeps.append
+        client.sender.sleep = sleeps.append
     return client
 
 
@@ -55,8 +55,8 @@ def test_large_blobs_are_uploaded_in_chunks(registry_plain: Registry, monkeypatc
     data = bytes(range(256)) * 20
     digest = _upload(client, data)
     assert client.has_blob(digest, len(data))
-    with client.open_blob(digest, 'test download') as response:
-        assert response.raw.read() == data
+    with client.open_blob(digest, len(data), 'test download') as reply:
+        assert reply.body(len(data) + 1).read() == data
 
 
 def test_token_scope_is_upgraded_from_pull_to_push(registry_token: Registry, token_service: t.Any) -> None:

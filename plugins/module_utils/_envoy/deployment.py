@@ -58,6 +58,8 @@ class Settings:
     # wasm_image_pull results (image, dest); dest is on the controller with pulled_on 'controller'.
     pulled: list[dict[str, t.Any]]
     pulled_on: str
+    # Results of pulls made on the controller whatever pulled_on says (images of local layouts there).
+    controller_pulled: list[dict[str, t.Any]]
     # Modules the action plugin sent from the controller: their temporary host paths, by store path.
     uploads: dict[str, str]
     managed: ManagedBootstrap | None
@@ -196,22 +198,28 @@ class Deployment:
         outcome.confirm_reports()
         return outcome
 
+    def _pulled(self) -> list[tuple[dict[str, t.Any], bool]]:
+        """Each pull result that describes an image, and whether its dest is on this host; the controller's first."""
+        on_host = self.settings.pulled_on == 'host'
+        located = [(item, False) for item in self.settings.controller_pulled] + [(item, on_host) for item in self.settings.pulled]
+        return [(item, here) for item, here in located if isinstance(item, dict) and isinstance(item.get('image'), dict)]
+
     def _images(self) -> list[dict[str, t.Any]]:
-        return [item['image'] for item in self.settings.pulled if isinstance(item, dict) and isinstance(item.get('image'), dict)]
+        return [item['image'] for item, here in self._pulled()]
 
     def _store_modules(self, plan: Plan) -> list[str]:
         """Put each module the filters need into the store, from the host's pull or the controller's upload.
 
         Modules pulled on the controller that were not sent yet stop the run before anything changed (ModulesMissing)."""
-        sources = {item['image'].get('wasm', {}).get('digest'): item.get('dest') for item in self.settings.pulled
-                   if isinstance(item, dict) and isinstance(item.get('image'), dict)}
+        # A module the host pulled itself wins over the controller's copy of it.
+        sources = {item['image'].get('wasm', {}).get('digest'): item.get('dest') if here else None for item, here in self._pulled()}
         stored: list[str] = []
         missing: list[dict[str, str]] = []
         for report in plan.filters:
             path, digest = report.get('module'), report.get('module_digest')
             if report['state'] != 'present' or not digest or os.path.exists(path) or digest not in sources:
                 continue
-            source = self.settings.uploads.get(path) or (sources[digest] if self.settings.pulled_on == 'host' else None)
+            source = self.settings.uploads.get(path) or sources[digest]
             if source is None:
                 missing.append({'path': path, 'digest': digest})
             elif not self.check_mode:

@@ -20,7 +20,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.errors import Was
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm
 
 CONTENT_ADDRESSED_MODULE = re.compile(r'[0-9a-f]{64}\.wasm')
-# Where a host keeps the module it pulled of one image (named by the sha256 of the reference), beside the store.
+# Where a host keeps the module it pulled of one image (named by the manifest digest the reference pins, else by the sha256
+# of the reference), beside the store.
 PULLED_COPY = re.compile(r'\.[0-9a-f]{64}\.pulled\.wasm')
 _CHUNK = 1024 * 1024
 

@@ -54,6 +54,7 @@ def settings_from(params: dict[str, t.Any], find_on_path: t.Callable[[str], str 
         filters=params['filters'],
         pulled=params['pulled'],
         pulled_on=params['pulled_on'],
+        controller_pulled=params['controller_pulled'],
         uploads=params['uploaded_modules'] or {},
         managed=ManagedBootstrap(managed['node_id'], managed['cluster'], params['admin_address'], managed['listener_address'],
                                  managed['upstream']) if managed else None,

@@ -18,8 +18,9 @@ class ImageDescription:
     media_type: str
     variant: str
     runtime: RuntimeConfig
-    wasm_digest: str | None
-    wasm_size: int | None
+    # Always known and verified: a compat image's module is hashed from a layer read to its end.
+    wasm_digest: str
+    wasm_size: int
     annotations: dict[str, str]
     platform: dict[str, t.Any] | None
     index_digest: str | None = None

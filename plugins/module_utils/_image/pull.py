@@ -5,13 +5,15 @@
 
 A small record beside the file (``.<name>.wasm-oci.json``) keeps the manifest digest
 and the image description, so a compat image, whose module digest is not in its
-manifest, can be recognised as already pulled without downloading its layer.
+manifest, can be recognised as already pulled without downloading its layer, and so
+an image pinned by digest whose module the file still holds needs no registry at all
+(the pull policy ``if_not_present``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
 import typing as t
 
@@ -20,9 +22,13 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file impor
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, module_layer, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import ContentSource
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, ContentSource, load_json
 
 _CHUNK = 1024 * 1024
+
+PULL_ALWAYS = 'always'
+PULL_IF_NOT_PRESENT = 'if_not_present'
+PULL_POLICIES = (PULL_ALWAYS, PULL_IF_NOT_PRESENT)
 
 
 def record_path(dest: str) -> str:
@@ -46,10 +52,47 @@ def _file_digest(path: str) -> str | None:
 def _read_record(dest: str) -> dict[str, t.Any]:
     try:
         with open(record_path(dest), 'rb') as stream:
-            record = json.loads(stream.read().decode('utf-8'))
-    except (OSError, UnicodeDecodeError, ValueError):
+            record = load_json(stream.read(METADATA_LIMIT + 1), f'Record of {dest}')
+    except (OSError, WasmOciError):
         return {}
     return record if isinstance(record, dict) else {}
+
+
+def pull_policy(policy: str | None, pinned_digest: str | None) -> str:
+    """The policy asked for, else Istio's default: a digest names one image for ever, a tag may move to another."""
+    if policy is None:
+        return PULL_IF_NOT_PRESENT if pinned_digest else PULL_ALWAYS
+    return policy
+
+
+def present_image(
+    dest: str, reference: str, pinned_digest: str | None, *, policy: str, platform: str | None, sha256: str | None, force: bool,
+) -> dict[str, t.Any] | None:
+    """With ``if_not_present``, the image ``dest`` holds when its record names the image asked for and ``dest`` re-hashes
+    to the recorded module; else None, and the source must be asked. Reads only ``dest`` and its record.
+
+    A manifest digest names the image outright; an index digest or a tag only together with the same ``platform``.
+    """
+    if force or policy != PULL_IF_NOT_PRESENT:
+        return None
+    record = _read_record(dest)
+    image, module_digest = record.get('image'), record.get('module')
+    if not isinstance(image, dict) or not isinstance(module_digest, str):
+        return None
+    if not (pinned_digest and record.get('manifest') == pinned_digest):
+        named = image.get('index_digest') == pinned_digest if pinned_digest else image.get('reference') == reference
+        if not named or 'platform' not in record or record['platform'] != platform:
+            return None
+    if os.path.isdir(dest) or _file_digest(dest) != module_digest:
+        return None
+    _check_pin(module_digest, sha256, reference)
+    return dict(image, reference=reference)
+
+
+def _write_record(dest: str, manifest_digest: str, module_digest: str | None, image: dict[str, t.Any], platform: str | None) -> None:
+    record = {'manifest': manifest_digest, 'module': module_digest, 'image': image, 'platform': platform}
+    if _read_record(dest) != record:
+        write_atomically(record_path(dest), canonical_json(record))
 
 
 def _check_pin(module_digest: str | None, sha256: str | None, reference: str) -> None:
@@ -84,14 +127,20 @@ def pull_module(
             image = record.get('image') if unchanged and isinstance(record.get('image'), dict) else None
         else:
             unchanged = module_layer(resolved, f'Image {source.reference}')['digest'] == current
-            image = describe(source, resolved, max_size, module_digest=False).as_dict() if unchanged else None
+            image = describe(source, resolved, max_size).as_dict() if unchanged else None
         if unchanged and image:
             _check_pin(current, sha256, source.reference)
-            return False, dict(image, reference=source.reference)
+            image = dict(image, reference=source.reference)
+            if not check_mode:
+                # Kept up to date so that a later run with if_not_present can do without the source; dest is right
+                # either way, so a directory this user may not write does not fail the pull.
+                with contextlib.suppress(OSError):
+                    _write_record(dest, resolved.digest, current, image, platform)
+            return False, image
 
     if check_mode:
-        # A pinned compat module can only be checked by hashing it; otherwise metadata is enough.
-        image = describe(source, resolved, max_size, module_digest=bool(sha256)).as_dict()
+        # describe() reads and verifies a compat layer, so check mode fails where the pull would.
+        image = describe(source, resolved, max_size).as_dict()
         _check_pin(image['wasm']['digest'], sha256, source.reference)
         return True, image
 
@@ -100,8 +149,7 @@ def pull_module(
             description = describe(source, resolved, max_size, target=target)
             _check_pin(description.wasm_digest, sha256, source.reference)
         image = description.as_dict()
-        record = {'manifest': resolved.digest, 'module': description.wasm_digest, 'image': image}
-        write_atomically(record_path(dest), canonical_json(record))
+        _write_record(dest, resolved.digest, description.wasm_digest, image, platform)
     except OSError as exc:
         raise WasmOciError(f'Cannot write dest {dest}: {exc}') from None
     # Without a record, a compat dest can only be compared after the download.

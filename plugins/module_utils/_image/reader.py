@@ -14,25 +14,36 @@ import hashlib
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import (
     METADATA_LIMIT, ContentSource, check_descriptor, descriptor_list, parse_json_document, read_small_blob,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
+from ansible_collections.wasm.oci.plugins.module_utils._image.platform import choose_platform_child, is_index, platform_name
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig, parse_runtime_config
-from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import scan_layer
+from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import PeekableStream, scan_layer
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import WASM_MAGIC
 
 DEFAULT_MAX_SIZE = 256 * 1024 * 1024
 _CHUNK = 1024 * 1024
-_WASM_OS = frozenset({'wasi', 'wasip1', 'wasip2'})
-_ATTESTATION_ANNOTATION = 'vnd.docker.reference.type'
+# Layers that hold the module bytes themselves, by variant; wasm-to-oci's are an older spelling of the oci variant's.
+_MODULE_LAYERS = {
+    mt.VARIANT_OCI: frozenset({mt.WASM_CONTENT_LAYER, mt.WASM_TO_OCI_LAYER}),
+    mt.VARIANT_ARTIFACT: frozenset({mt.WASM_ARTIFACT_LAYER}),
+}
+# ORAS's configs for a push that names none; with them, a plain "tar" layer may be a module ORAS pushed untyped.
+_ORAS_CONFIGS = frozenset({mt.OCI_EMPTY_CONFIG, mt.ORAS_UNKNOWN_CONFIG})
 
 
 @dataclasses.dataclass(frozen=True)
 class ResolvedImage:
-    """An image manifest, reached through an index when the reference names one."""
+    """An image manifest, reached through an index when the reference names one.
+
+    ``variant`` comes from the media types alone. A compat image may still turn out to be a module that ORAS
+    pushed untyped (see ``_untyped_oras_module``), which only its bytes tell: describe() reports the variant read.
+    """
 
     digest: str
     media_type: str
@@ -48,47 +59,19 @@ class ModuleContent:
     size: int
 
 
-def _platform_name(platform: dict[str, t.Any] | None) -> str:
-    if not platform:
-        return 'unknown'
-    parts = [platform.get('os', '?'), platform.get('architecture', '?')]
-    if platform.get('variant'):
-        parts.append(platform['variant'])
-    return '/'.join(str(part) for part in parts)
-
-
-def choose_platform_child(index: dict[str, t.Any], platform: str | None, what: str) -> dict[str, t.Any]:
-    """Pick an image from an index: the named platform, else wasi/wasm, else the only image."""
-    children = [
-        child for child in descriptor_list(index, 'manifests', what)
-        if (child.get('annotations') or {}).get(_ATTESTATION_ANNOTATION) != 'attestation-manifest'
-    ]
-    if platform:
-        wanted_parts = platform.strip('/').split('/')
-        matches = [
-            child for child in children
-            if _platform_name(child.get('platform')).split('/')[:len(wanted_parts)] == wanted_parts
-        ]
-    else:
-        matches = [
-            child for child in children
-            if (child.get('platform') or {}).get('architecture') == 'wasm' and (child.get('platform') or {}).get('os') in _WASM_OS
-        ] or (children if len(children) == 1 else [])
-    if matches:
-        return matches[0]
-    available = ', '.join(_platform_name(child.get('platform')) for child in children) or 'none'
-    wanted = f'image for platform {platform}' if platform else 'wasi/wasm image and more than one image'
-    raise ImageFormatError(f'{what} has no {wanted}; it offers: {available}. Set platform to one of them')
-
-
 def classify(manifest: dict[str, t.Any], what: str) -> str:
+    """The variant of an image manifest, from its media types alone.
+
+    The config type decides where it names a Wasm type; otherwise the layers do, so
+    ORAS 1.x artifacts (an empty config, the kind in ``artifactType``) are read by their module layer.
+    """
     layer_types = [layer.get('mediaType') for layer in descriptor_list(manifest, 'layers', what)]
     config_type = check_descriptor(manifest.get('config'), f'Config descriptor of {what}').get('mediaType')
-    if config_type == mt.WASM_CONFIG or mt.WASM_CONTENT_LAYER in layer_types:
+    if config_type in (mt.WASM_CONFIG, mt.WASM_TO_OCI_CONFIG) or _MODULE_LAYERS[mt.VARIANT_OCI].intersection(layer_types):
         return mt.VARIANT_OCI
-    if config_type == mt.WASM_ARTIFACT_CONFIG or (layer_types and set(layer_types) == {mt.WASM_ARTIFACT_LAYER}):
+    if config_type == mt.WASM_ARTIFACT_CONFIG or mt.WASM_ARTIFACT_LAYER in layer_types:
         return mt.VARIANT_ARTIFACT
-    if layer_types and any(layer_type in mt.TAR_LAYERS for layer_type in layer_types):
+    if any(layer_type in mt.TAR_LAYERS for layer_type in layer_types):
         return mt.VARIANT_COMPAT
     raise ImageFormatError(
         f'{what} is not a Wasm image: config type {config_type}, layer types {", ".join(map(str, layer_types)) or "none"}'
@@ -104,22 +87,26 @@ def resolve(source: ContentSource, platform: str | None = None) -> ResolvedImage
     what = f'Manifest of {source.reference}'
     document = parse_json_document(source.read_manifest(descriptor), what)
     media_type = document.get('mediaType') or descriptor.get('mediaType')
-    if media_type in mt.INDEXES or (media_type is None and 'manifests' in document):
-        child = choose_platform_child(document, platform, f'Index of {source.reference}')
-        manifest = parse_json_document(source.read_manifest(child), what)
+    if not is_index(document, media_type):
         return ResolvedImage(
-            digest=child['digest'],
-            media_type=manifest.get('mediaType') or child.get('mediaType') or mt.OCI_MANIFEST,
-            manifest=manifest,
-            variant=classify(manifest, what),
-            index_digest=descriptor['digest'],
-            index_platform=child.get('platform'),
+            digest=descriptor['digest'], media_type=media_type or mt.OCI_MANIFEST, manifest=document, variant=classify(document, what),
+        )
+    index_what = f'Index of {source.reference}'
+    child = choose_platform_child(document, platform, index_what)
+    manifest = parse_json_document(source.read_manifest(child), what)
+    child_type = manifest.get('mediaType') or child.get('mediaType')
+    if is_index(manifest, child_type):
+        raise ImageFormatError(
+            f'{index_what} chose {child["digest"]} (platform {platform_name(child.get("platform"))}), which is itself an '
+            'index: nested indexes are not followed. Name the inner index by its digest instead, or flatten the image'
         )
     return ResolvedImage(
-        digest=descriptor['digest'],
-        media_type=media_type or mt.OCI_MANIFEST,
-        manifest=document,
-        variant=classify(document, what),
+        digest=child['digest'],
+        media_type=child_type or mt.OCI_MANIFEST,
+        manifest=manifest,
+        variant=classify(manifest, what),
+        index_digest=descriptor['digest'],
+        index_platform=child.get('platform'),
     )
 
 
@@ -158,59 +145,106 @@ def _copy(stream: t.BinaryIO, sink: _ModuleSink) -> None:
 
 
 def module_layer(resolved: ResolvedImage, what: str) -> dict[str, t.Any]:
-    layer_type = mt.WASM_CONTENT_LAYER if resolved.variant == mt.VARIANT_OCI else mt.WASM_ARTIFACT_LAYER
-    layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') == layer_type]
+    layer_types = _MODULE_LAYERS[resolved.variant]
+    layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') in layer_types]
     if len(layers) != 1:
-        raise ImageFormatError(f'{what} must have exactly one {layer_type} layer, it has {len(layers)}')
+        raise ImageFormatError(f'{what} must have exactly one {" or ".join(sorted(layer_types))} layer, it has {len(layers)}')
     return layers[0]
 
 
-@dataclasses.dataclass
+class _OneCopy:
+    """The one distinct content met under a file name: identical copies are harmless, different ones ambiguous.
+
+    Each copy is compared as it is met, so only the first is kept, however many a layer holds.
+    """
+
+    def __init__(self, name: str, reference: str) -> None:
+        self._name = name
+        self._reference = reference
+        self.where: str | None = None
+        self.value: t.Any = None
+
+    def add(self, where: str, value: t.Any) -> None:
+        if self.where is None:
+            self.where, self.value = where, value
+        elif value != self.value:
+            raise ImageFormatError(
+                f'{self._reference} is ambiguous: it holds two different {self._name} files, {self.where} and {where}; '
+                f'rebuild the image with exactly one {self._name}'
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class _CompatScan:
-    runtime: RuntimeConfig | None = None
-    module: ModuleContent | None = None
+    runtime: RuntimeConfig | None
+    module: ModuleContent
+    variant: str = mt.VARIANT_COMPAT
+
+
+def _untyped_oras_module(manifest: dict[str, t.Any], config: t.Any) -> dict[str, t.Any] | None:
+    """The layer that may be a module ORAS pushed without a media type, or None when the image cannot be one.
+
+    ``oras push reg/repo:tag plugin.wasm`` (no ``:type``) labels the raw module with ORAS's default file type, a
+    plain tar layer, titled with the file name, under ORAS's config of ``{}``. Only that whole shape makes the label
+    doubtful: one layer, a ``.wasm`` title, an empty ORAS config. Its bytes then decide, as a tar never starts
+    with the Wasm magic.
+    """
+    layers = manifest['layers']
+    if manifest['config'].get('mediaType') not in _ORAS_CONFIGS or config != {} or len(layers) != 1:
+        return None
+    title = (layers[0].get('annotations') or {}).get(mt.ANNOTATION_TITLE)
+    if layers[0].get('mediaType') == mt.OCI_LAYER_TAR and isinstance(title, str) and title.endswith('.wasm'):
+        return layers[0]
+    return None
 
 
 def _scan_compat(
-    source: ContentSource, resolved: ResolvedImage, max_size: int, target: t.BinaryIO | None, need_module: bool,
+    source: ContentSource, resolved: ResolvedImage, max_size: int, target: t.BinaryIO | None, untyped: dict[str, t.Any] | None,
 ) -> _CompatScan:
-    """Find ``plugin.wasm`` in the last layer that has it, and the runtime config beside it."""
-    wanted = {mt.COMPAT_MODULE_FILE, mt.RUNTIME_CONFIG_TITLE}
+    """Read every tar layer to its end, checked against its digest, and find the one ``plugin.wasm`` in them.
+
+    Tools put ``plugin.wasm`` in the last layer, an earlier one, or (by mistake) twice; which copy a
+    runtime would load is a guess, so two different copies are refused rather than one picked. Only the
+    first copy met is streamed into ``target``: the others are hashed to be compared with it.
+    ``untyped`` (the only layer, when the image may be ORAS's untyped module) is read as the module
+    itself when it starts with the Wasm magic, in the same one pass; any other tar-labelled module is refused.
+    """
     tar_layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') in mt.TAR_LAYERS]
-    for layer in reversed(tar_layers):
+    total = sum(layer['size'] for layer in tar_layers)
+    if total > max_size:
+        raise ImageFormatError(f'The tar layers of {source.reference} add up to {total} bytes, more than max_size ({max_size} bytes)')
+    module = _OneCopy(mt.COMPAT_MODULE_FILE, source.reference)
+    runtime = _OneCopy(mt.RUNTIME_CONFIG_TITLE, source.reference)
+    for layer in tar_layers:
         what = f'Layer {layer["digest"]} of {source.reference}'
-        if layer['size'] > max_size:
-            raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
-        scan = _CompatScan()
         with source.open_blob(layer, what) as reader:
-            stopped_early = False
-            for member in scan_layer(t.cast(t.BinaryIO, reader), what, wanted, max_size):
+            peekable = PeekableStream(t.cast(t.BinaryIO, reader))
+            stream = t.cast(t.BinaryIO, peekable)
+            if peekable.peek(len(WASM_MAGIC)) == WASM_MAGIC:
+                if layer is untyped:
+                    # The image's only layer, so nothing else is left to scan.
+                    return _CompatScan(runtime=None, module=_verified_module(reader, stream, target, max_size, what), variant=mt.VARIANT_OCI)
+                raise ImageFormatError(
+                    f'{what} is labelled {layer["mediaType"]}, but holds a WebAssembly module, not a tar; push the module '
+                    f'as a layer of type {mt.WASM_CONTENT_LAYER} (with ORAS: plugin.wasm:{mt.WASM_CONTENT_LAYER})'
+                )
+            for member in scan_layer(stream, what, (mt.COMPAT_MODULE_FILE, mt.RUNTIME_CONFIG_TITLE), max_size):
+                where = f'{member.path} in layer {layer["digest"]}'
                 if member.name == mt.RUNTIME_CONFIG_TITLE:
                     if member.size > METADATA_LIMIT:
-                        raise ImageFormatError(f'{what}: {member.name} is larger than {METADATA_LIMIT} bytes')
-                    scan.runtime = parse_runtime_config(member.stream.read(), f'{what} ({member.name})')
+                        raise ImageFormatError(f'{what}: {member.path} is larger than {METADATA_LIMIT} bytes')
+                    runtime.add(where, parse_runtime_config(member.stream.read(), f'{what} ({member.path})'))
                 else:
-                    sink = _ModuleSink(target, max_size, f'{mt.COMPAT_MODULE_FILE} in {what}')
+                    sink = _ModuleSink(target if module.where is None else None, max_size, f'{member.path} in {what}')
                     _copy(member.stream, sink)
-                    scan.module = sink.finish()
-                if scan.runtime and (scan.module or not need_module):
-                    stopped_early = True
-                    break
-            # Module bytes are only trusted from a layer checked against its digest; a
-            # metadata-only look may stop early and leave the rest of the layer unread.
-            if need_module or not stopped_early:
-                reader.verify()
-            elif scan.module:
-                # Hashed from a layer that was not read to its end, so not checked against its digest.
-                scan.module = None
-        if scan.module or (scan.runtime and not need_module):
-            return scan
-    if need_module:
+                    module.add(where, sink.finish())
+            reader.verify()
+    if module.where is None:
         raise ImageFormatError(
             f'{source.reference} (manifest {resolved.digest}) is not a Wasm image: it has tar layers, but none holds '
             f'a {mt.COMPAT_MODULE_FILE}'
         )
-    return _CompatScan()
+    return _CompatScan(runtime=runtime.value, module=module.value)
 
 
 def _runtime_from_annotations(annotations: dict[str, str]) -> RuntimeConfig:
@@ -221,28 +255,36 @@ def _runtime_from_annotations(annotations: dict[str, str]) -> RuntimeConfig:
     )
 
 
+def _verified_module(reader: DigestingReader, stream: t.BinaryIO, target: t.BinaryIO | None, max_size: int, what: str) -> ModuleContent:
+    """Copy ``stream`` (``reader``, perhaps with its first bytes already peeked at) into ``target``, checked against the digest."""
+    sink = _ModuleSink(target, max_size, what)
+    _copy(stream, sink)
+    reader.verify()
+    return sink.finish()
+
+
 def _copy_module_layer(
     source: ContentSource, layer: dict[str, t.Any], target: t.BinaryIO, max_size: int,
 ) -> ModuleContent:
     what = f'Module layer {layer["digest"]} of {source.reference}'
     if layer['size'] > max_size:
         raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
-    sink = _ModuleSink(target, max_size, what)
     with source.open_blob(layer, what) as reader:
-        _copy(t.cast(t.BinaryIO, reader), sink)
-        reader.verify()
-    return sink.finish()
+        return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what)
 
 
 def describe(
-    source: ContentSource, resolved: ResolvedImage, max_size: int = DEFAULT_MAX_SIZE, module_digest: bool = True,
-    target: t.BinaryIO | None = None,
+    source: ContentSource, resolved: ResolvedImage, max_size: int = DEFAULT_MAX_SIZE, target: t.BinaryIO | None = None,
 ) -> ImageDescription:
     """Describe the image, and stream its module into ``target`` when one is given.
 
-    ``module_digest=False`` lets a compat image skip hashing its module, so a metadata
-    look reads its layer only up to the runtime config. The other variants never need
-    the module layer for a description: its digest is the module digest.
+    Everything described is checked against a digest. The oci and artifact variants name
+    their module layer's digest in the manifest, so their module is read only for ``target``.
+    A compat image keeps its module (and runtime config) in a tar layer, so every tar layer is
+    read to its end and checked: nothing is reported from a part of a layer that was not verified,
+    and an image whose layers hold no ``plugin.wasm``, or two different ones, is refused. A module
+    ORAS pushed untyped is labelled a tar layer, so it too is read to its end (and then described
+    as the oci variant it is: a module layer, its runtime in annotations).
     """
     what = f'Image {source.reference}'
     manifest = resolved.manifest
@@ -250,22 +292,26 @@ def describe(
     if not isinstance(raw_annotations, dict):
         raise ImageFormatError(f'{what} has annotations that are not an object')
     annotations = {str(key): str(value) for key, value in raw_annotations.items()}
-    config_blob = read_small_blob(source, manifest.get('config'), f'Config of {source.reference}')
+    config_descriptor = manifest.get('config')
+    config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
 
     platform = resolved.index_platform
-    wasm: ModuleContent | None
-    if resolved.variant == mt.VARIANT_OCI:
+    config: t.Any = None
+    if config_descriptor.get('mediaType') == mt.WASM_CONFIG:
         runtime = parse_runtime_config(config_blob, f'the config of {source.reference}')
     else:
-        # Standard image configs and the CNCF artifact config carry the platform instead.
+        # Image configs and the CNCF artifact config carry the platform; wasm-to-oci's and ORAS's are "{}".
         config = parse_json_document(config_blob, f'Config of {source.reference}')
         platform = platform or {key: config[key] for key in ('os', 'architecture') if key in config}
-        runtime = RuntimeConfig(runtime_type=None)
+        runtime = _runtime_from_annotations(annotations)
 
-    if resolved.variant == mt.VARIANT_COMPAT:
-        scan = _scan_compat(source, resolved, max_size, target, need_module=module_digest or target is not None)
-        runtime = scan.runtime or _runtime_from_annotations(annotations)
+    wasm: ModuleContent
+    variant = resolved.variant
+    if variant == mt.VARIANT_COMPAT:
+        scan = _scan_compat(source, resolved, max_size, target, _untyped_oras_module(manifest, config))
+        runtime = scan.runtime or runtime
         wasm = scan.module
+        variant = scan.variant
     else:
         layer = module_layer(resolved, what)
         if target is None:
@@ -277,10 +323,10 @@ def describe(
         reference=source.reference,
         digest=resolved.digest,
         media_type=resolved.media_type,
-        variant=resolved.variant,
+        variant=variant,
         runtime=runtime,
-        wasm_digest=wasm.digest if wasm else None,
-        wasm_size=wasm.size if wasm else None,
+        wasm_digest=wasm.digest,
+        wasm_size=wasm.size,
         annotations=annotations,
         platform=platform or None,
         index_digest=resolved.index_digest,

@@ -19,6 +19,7 @@ import json
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import load_json
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RuntimeConfigError
 
 ENVOY_PROXY = 'envoy_proxy'
@@ -70,10 +71,7 @@ def _read_abi_versions(document: dict[str, t.Any], source: str) -> tuple[str, ..
 
 def parse_runtime_config(data: bytes, source: str) -> RuntimeConfig:
     """Parse a runtime config blob; ``source`` names where it came from for error messages."""
-    try:
-        document = json.loads(data.decode('utf-8'))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RuntimeConfigError(f'Runtime config in {source} is not valid JSON: {exc}') from None
+    document = load_json(data, f'Runtime config in {source}', RuntimeConfigError)
     if not isinstance(document, dict):
         raise RuntimeConfigError(f'Runtime config in {source} must be a JSON object, not {type(document).__name__}')
 

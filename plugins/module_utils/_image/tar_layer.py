@@ -6,6 +6,13 @@
 Reading never touches the disk: the stream is decompressed and walked member by
 member, and only the bytes of the members a caller wants are read. Every decompressed
 stream is bounded, so a decompression bomb fails instead of filling memory or disk.
+
+``tarfile`` parses what it reads, so each header block is looked at before it does:
+on Pythons before 3.11.10 and 3.12.6 its PAX parser backtracks quadratically over
+malformed records (CVE-2024-6232: a few MiB cost minutes of CPU), and chained
+extended headers recurse once per header. Metadata members (PAX headers, GNU long
+names) are therefore bounded in size and chain length, PAX records must be well
+framed, and sparse files, which no Wasm layer has, are refused.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import dataclasses
 import gzip
 import io
 import posixpath
+import re
 import tarfile
 import typing as t
 import zlib
@@ -26,6 +34,26 @@ _ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
 # Fixed member metadata keeps a rebuilt layer byte-for-byte identical.
 _MEMBER_MODE = 0o644
 _MEMBER_MTIME = 0
+# A PAX header or GNU long name holds a path and a few attributes: hundreds of bytes, rarely more than PATH_MAX.
+METADATA_MEMBER_LIMIT = 64 * 1024
+# tarfile applies the global PAX records to every later member, so their size multiplies with the member count.
+_GLOBAL_PAX_LIMIT = 4 * 1024
+# Writers put at most a PAX header and GNU long name and link names before a member; tarfile recurses per header.
+_MAX_CHAINED_HEADERS = 8
+# Lengths and times need 20 digits; old tarfile searches digit runs quadratically.
+_MAX_DIGIT_RUN = 64
+_METADATA_KINDS = {
+    tarfile.XHDTYPE: 'PAX extended header',
+    tarfile.SOLARIS_XHDTYPE: 'PAX extended header',
+    tarfile.XGLTYPE: 'PAX global header',
+    tarfile.GNUTYPE_LONGNAME: 'GNU long name',
+    tarfile.GNUTYPE_LONGLINK: 'GNU long link name',
+}
+_PAX_TYPES = frozenset({tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.XGLTYPE})
+_PAX_LENGTH = re.compile(rb'([0-9]{1,20}) ')
+_LONG_DIGIT_RUN = re.compile(rb'[0-9]{%d}' % (_MAX_DIGIT_RUN + 1))
+_SPARSE_KEYWORD = b'GNU.sparse.'
+_SKIP_CHUNK = 1024 * 1024
 
 
 def build_tar_gzip_layer(files: dict[str, bytes]) -> tuple[bytes, bytes]:
@@ -71,7 +99,7 @@ class _BoundedReader:
         return chunk
 
 
-class _PeekableStream:
+class PeekableStream:
     """Let the compression be sniffed from the first bytes of a non-seekable stream."""
 
     def __init__(self, stream: t.BinaryIO) -> None:
@@ -79,26 +107,29 @@ class _PeekableStream:
         self._head = b''
 
     def peek(self, size: int) -> bytes:
-        while len(self._head) < size:
-            chunk = self._stream.read(size - len(self._head))
+        """The next ``size`` bytes (fewer only at the end of the stream), left to be read again."""
+        chunks, have = [self._head], len(self._head)
+        while have < size:
+            chunk = self._stream.read(size - have)
             if not chunk:
                 break
-            self._head += chunk
-        return self._head
+            chunks.append(chunk)
+            have += len(chunk)
+        self._head = b''.join(chunks)
+        return self._head[:size]
 
     def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size is None or size < 0:
-                chunk, self._head = self._head + self._stream.read(), b''
-            else:
-                chunk, self._head = self._head[:size], self._head[size:]
+        if size is None or size < 0:
+            chunk, self._head = self._head + self._stream.read(), b''
             return chunk
-        return self._stream.read(size)
+        chunk = self.peek(size)
+        self._head = self._head[len(chunk):]
+        return chunk
 
 
 def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     """Sniff the compression by magic bytes: tools label layers inconsistently."""
-    peekable = _PeekableStream(stream)
+    peekable = PeekableStream(stream)
     head = peekable.peek(4)
     if head.startswith(_GZIP_MAGIC):
         return t.cast(t.BinaryIO, gzip.GzipFile(fileobj=peekable, mode='rb'))
@@ -110,6 +141,96 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
 
 
 _READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error) + dependencies.ZSTD_ERRORS
+
+
+def _check_pax_records(data: bytes, what: str) -> None:
+    """Fail unless ``data`` (a PAX header's padded blocks) is a run of ``<length> <keyword>=<value>\\n`` records.
+
+    Framed records with short digit runs are what makes tarfile's parse linear on every Python.
+    """
+    if _LONG_DIGIT_RUN.search(data):
+        raise ImageFormatError(f'{what} has a PAX header with a run of more than {_MAX_DIGIT_RUN} digits; refusing it')
+    position = 0
+    while position < len(data) and data[position] != 0:
+        match = _PAX_LENGTH.match(data, position)
+        end = position + int(match.group(1)) - 1 if match else position
+        if not match or end < match.end() or end >= len(data) or data[end] != 0x0A:
+            raise ImageFormatError(f'{what} has a malformed PAX header record at byte {position}; refusing it')
+        keyword, equals, _value = data[match.end():end].partition(b'=')
+        if not keyword or not equals:
+            raise ImageFormatError(f'{what} has a PAX header record without a keyword at byte {position}; refusing it')
+        if keyword.startswith(_SPARSE_KEYWORD):
+            raise ImageFormatError(f'{what} has a sparse file (PAX {keyword.decode("ascii", "replace")}); no Wasm layer has one, refusing it')
+        position = end + 1
+
+
+class _TarStream(PeekableStream):
+    """The decompressed layer as tarfile reads it: forward only, each header looked at before tarfile parses it."""
+
+    def __init__(self, stream: t.BinaryIO, what: str) -> None:
+        super().__init__(stream)
+        self._what = what
+        self._position = 0
+        self._chained = 0
+        self._global_pax = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = super().read(size)
+        self._position += len(chunk)
+        return chunk
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET or position < self._position:
+            raise tarfile.StreamError('the layer is read as a stream and cannot go back')
+        while self._position < position and self.read(min(position - self._position, _SKIP_CHUNK)):
+            pass
+        return self._position
+
+    def check_next_header(self) -> None:
+        """Refuse the header block tarfile is about to parse if parsing it (or what it announces) is unbounded."""
+        try:
+            header = tarfile.TarInfo.frombuf(self.peek(tarfile.BLOCKSIZE), tarfile.ENCODING, 'surrogateescape')
+        except tarfile.HeaderError:
+            return  # Not a header: tarfile ends the archive there or reports it.
+        if header.size < 0:
+            raise ImageFormatError(f'{self._what} has a member {header.name!r} with a negative size; refusing it')
+        if header.type == tarfile.GNUTYPE_SPARSE:
+            raise ImageFormatError(f'{self._what} has a sparse file {header.name!r}; no Wasm layer has one, refusing it')
+        kind = _METADATA_KINDS.get(header.type)
+        if kind is None:
+            self._chained = 0
+            return
+        self._chained += 1
+        if self._chained > _MAX_CHAINED_HEADERS:
+            raise ImageFormatError(f'{self._what} chains more than {_MAX_CHAINED_HEADERS} extended tar headers; refusing it')
+        if header.size > METADATA_MEMBER_LIMIT:
+            raise ImageFormatError(
+                f'{self._what} has a {kind} of {header.size} bytes, more than the {METADATA_MEMBER_LIMIT} bytes '
+                'allowed for tar metadata; refusing it'
+            )
+        if header.type in _PAX_TYPES:
+            if header.type == tarfile.XGLTYPE:
+                self._global_pax += header.size
+                if self._global_pax > _GLOBAL_PAX_LIMIT:
+                    raise ImageFormatError(
+                        f'{self._what} has PAX global headers of more than {_GLOBAL_PAX_LIMIT} bytes in all; refusing it'
+                    )
+            padded = -(-header.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            _check_pax_records(self.peek(tarfile.BLOCKSIZE + padded)[tarfile.BLOCKSIZE:], self._what)
+
+
+class _CheckedTarInfo(tarfile.TarInfo):
+    """TarInfo whose every header, chained ones included, passes ``_TarStream.check_next_header`` first."""
+
+    __slots__ = ()
+
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> tarfile.TarInfo:  # pylint: disable=arguments-renamed  # 'tarfile' is the module
+        t.cast(_TarStream, archive.fileobj).check_next_header()
+        return super().fromtarfile(archive)
 
 
 class _MemberReader:
@@ -131,6 +252,7 @@ class LayerMember:
     name: str
     size: int
     stream: t.BinaryIO
+    path: str  # as the layer spells it, to tell two members of one name apart
 
 
 def _escapes_root(name: str) -> bool:
@@ -138,32 +260,35 @@ def _escapes_root(name: str) -> bool:
 
 
 def scan_layer(stream: t.BinaryIO, what: str, wanted: t.Collection[str], max_size: int) -> t.Iterator[LayerMember]:
-    """Yield the first member whose base name is in ``wanted``, for each such name.
+    """Yield every member whose base name is in ``wanted``, so a caller can see a name that occurs twice.
 
     The caller must read a member's stream before asking for the next one. A member
     path that escapes the layer root, or a wanted name that is not a regular file,
     makes the whole layer fail: no legitimate Wasm image has either.
     """
-    bounded = _BoundedReader(_decompressed(stream, what), max_size, what)
-    seen: set[str] = set()
+    layer = _TarStream(t.cast(t.BinaryIO, _BoundedReader(_decompressed(stream, what), max_size, what)), what)
     try:
-        with tarfile.open(fileobj=t.cast(t.IO[bytes], bounded), mode='r|') as archive:
-            for member in archive:
-                if _escapes_root(member.name):
-                    raise ImageFormatError(f'{what} has a member {member.name!r} whose path escapes the layer root; refusing it')
-                basename = posixpath.basename(member.name.rstrip('/'))
-                if basename not in wanted or basename in seen:
-                    continue
-                if not member.isreg():
-                    raise ImageFormatError(
-                        f'{what} has {member.name!r} as a link or special file, not a regular file; refusing it'
-                    )
-                if member.size > max_size:
-                    raise ImageFormatError(f'{what} member {member.name!r} is {member.size} bytes, more than max_size ({max_size})')
-                seen.add(basename)
-                extracted = archive.extractfile(member)
-                if extracted is None:
-                    raise ImageFormatError(f'{what} member {member.name!r} has no readable content')
-                yield LayerMember(name=basename, size=member.size, stream=t.cast(t.BinaryIO, _MemberReader(extracted, what)))
+        archive = tarfile.TarFile(fileobj=t.cast(t.IO[bytes], layer), mode='r', tarinfo=_CheckedTarInfo)
+        while (member := archive.next()) is not None:
+            # tarfile keeps every member it has read; a layer of millions of empty files must not fill memory.
+            archive.members.clear()
+            if _escapes_root(member.name):
+                raise ImageFormatError(f'{what} has a member {member.name!r} whose path escapes the layer root; refusing it')
+            basename = posixpath.basename(member.name.rstrip('/'))
+            if basename not in wanted:
+                continue
+            if not member.isreg():
+                raise ImageFormatError(
+                    f'{what} has {member.name!r} as a link or special file, not a regular file; refusing it'
+                )
+            if member.size > max_size:
+                raise ImageFormatError(f'{what} member {member.name!r} is {member.size} bytes, more than max_size ({max_size})')
+            extracted = archive.extractfile(member)
+            if extracted is None:
+                raise ImageFormatError(f'{what} member {member.name!r} has no readable content')
+            yield LayerMember(name=basename, size=member.size, stream=t.cast(t.BinaryIO, _MemberReader(extracted, what)), path=member.name)
+        # What follows the end-of-archive blocks must still decompress: a truncated or corrupt stream is a broken layer.
+        while layer.read(_SKIP_CHUNK):
+            pass
     except _READ_ERRORS as exc:
         raise ImageFormatError(f'{what} is not a readable tar layer: {exc}') from None

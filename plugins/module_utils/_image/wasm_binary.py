@@ -19,6 +19,8 @@ _LAST_KNOWN_SECTION = 13
 _FUNCTION_EXPORT = 0
 _EXPORT_KINDS = 5
 _PROXY_ABI_EXPORT = re.compile(r'^proxy_abi_version_\d+_\d+_\d+$')
+# V8 (Envoy's runtime) and the JS embedding refuse modules with more exports; the cap bounds what is kept in memory.
+MAX_EXPORTS = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,8 +68,11 @@ class _Reader:
 
 
 def _read_exports(section: _Reader) -> list[tuple[str, int]]:
+    count = section.u32()
+    if count > MAX_EXPORTS:
+        raise section.fail(f'{count} exports, more than the {MAX_EXPORTS} WebAssembly runtimes accept')
     exports = []
-    for _index in range(section.u32()):
+    for _index in range(count):
         raw_name = section.take(section.u32())
         try:
             name = raw_name.decode('utf-8')

@@ -14,6 +14,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.errors import Ima
 
 SHA256_DIGEST = re.compile(r'sha256:[0-9a-f]{64}')
 _CHUNK = 1024 * 1024
+_SHOWN_LIMIT = 200
 
 
 def sha256_digest(data: bytes) -> str:
@@ -23,9 +24,10 @@ def sha256_digest(data: bytes) -> str:
 def validate_digest(digest: str, what: str) -> str:
     """Return ``digest`` if it is a well-formed sha256 digest, else raise naming ``what``."""
     if not isinstance(digest, str) or not SHA256_DIGEST.fullmatch(digest):
-        raise ImageFormatError(
-            f'{what} has digest {digest!r}, which is not of the form sha256:<64 lowercase hex digits>'
-        )
+        # A hostile document may hold megabytes here: show a short string, else only what kind of value it is.
+        short = isinstance(digest, (int, float, type(None))) or isinstance(digest, str) and len(digest) <= _SHOWN_LIMIT
+        shown = repr(digest) if short else f'of type {type(digest).__name__}'
+        raise ImageFormatError(f'{what} has digest {shown}, which is not of the form sha256:<64 lowercase hex digits>')
     return digest
 
 

@@ -11,7 +11,6 @@ and is replaced atomically after the blobs it points to are in place.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import typing as t
@@ -19,7 +18,8 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError
-from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import read_small_blob
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import load_json, read_small_blob
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout_name import LayoutName
 from ansible_collections.wasm.oci.plugins.module_utils._oci.media_types import ANNOTATION_REF_NAME, OCI_INDEX
 
 LAYOUT_MARKER = 'oci-layout'
@@ -36,10 +36,7 @@ def _load_json_file(path: str, what: str) -> t.Any:
         raise LayoutError(f'Cannot read {what} {path}: {exc.strerror}') from None
     if len(data) > _INDEX_LIMIT:
         raise LayoutError(f'{what} {path} is larger than {_INDEX_LIMIT} bytes')
-    try:
-        return json.loads(data.decode('utf-8'))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise LayoutError(f'{what} {path} is not valid JSON: {exc}') from None
+    return load_json(data, f'{what} {path}', LayoutError)
 
 
 class OciLayout:
@@ -169,7 +166,7 @@ def existing_layout(path: str) -> OciLayout | None:
 
 def layout_reference(path: str, tag: str) -> str:
     """How skopeo and buildah name an image in a layout, so users can paste it."""
-    return f'oci:{path}:{tag}'
+    return str(LayoutName(path, tag))
 
 
 class LayoutSource:

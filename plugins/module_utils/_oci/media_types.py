@@ -25,6 +25,15 @@ WASM_CONTENT_LAYER = 'application/vnd.module.wasm.content.layer.v1+wasm'
 WASM_ARTIFACT_CONFIG = 'application/vnd.wasm.config.v0+json'
 WASM_ARTIFACT_LAYER = 'application/wasm'
 
+# wasm-to-oci (engineerd, through ORAS v0): the config is "{}" under this type, the raw module the only layer.
+WASM_TO_OCI_CONFIG = 'application/vnd.wasm.config.v1+json'
+WASM_TO_OCI_LAYER = 'application/vnd.wasm.content.layer.v1+wasm'
+
+# ORAS's configs when it is given none: the OCI 1.1 empty descriptor (ORAS 1.1 and later), and "{}" under a type of its
+# own (ORAS 1.0, the ORAS Python SDK).
+OCI_EMPTY_CONFIG = 'application/vnd.oci.empty.v1+json'
+ORAS_UNKNOWN_CONFIG = 'application/vnd.unknown.config.v1+json'
+
 IMAGE_MANIFESTS = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEXES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 TAR_LAYERS = frozenset({OCI_LAYER_TAR, OCI_LAYER_TAR_GZIP, OCI_LAYER_TAR_ZSTD, DOCKER_LAYER_TAR_GZIP})

@@ -14,6 +14,7 @@ import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import DOCKER_HUB
+from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import printable
 
 # Runs a command with the given standard input; returns (exit code, stdout, stderr).
 # Modules pass AnsibleModule.run_command so helpers run the way Ansible runs commands.
@@ -56,7 +57,8 @@ def _from_helper(helper: str, registry: str, run: CommandRunner) -> Credentials 
     if rc != 0:
         if 'credentials not found' in (out + err).lower():
             return None
-        raise RegistryError(f'Docker credential helper {command} failed for {registry} (exit {rc}): {(err or out).strip()}')
+        # docker-credential-helpers print their errors on stdout; quoted on one line and shortened.
+        raise RegistryError(f'Docker credential helper {command} failed for {registry} (exit {rc}): {printable(err or out)}')
     try:
         answer = json.loads(out)
         return Credentials(answer['Username'], answer['Secret'], command)

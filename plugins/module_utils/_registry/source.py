@@ -11,7 +11,7 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import parse_json_document
-from ansible_collections.wasm.oci.plugins.module_utils._registry.client import BrokenBodyGuard, RegistryClient
+from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 
 
 class RegistrySource:
@@ -44,6 +44,7 @@ class RegistrySource:
 
     @contextlib.contextmanager
     def open_blob(self, descriptor: dict[str, t.Any], what: str) -> t.Iterator[DigestingReader]:
-        response = self.client.open_blob(descriptor['digest'], f'Downloading {what}')
-        with response:
-            yield DigestingReader(BrokenBodyGuard(response.raw, f'Downloading {what}'), descriptor['digest'], descriptor['size'], what)
+        digest, size = descriptor['digest'], descriptor['size']
+        with self.client.open_blob(digest, size, f'Downloading {what}') as reply:
+            # One byte more than declared is enough for the reader to refuse a longer blob; the rest is never read.
+            yield DigestingReader(reply.body(limit=size + 1), digest, size, what)

@@ -52,7 +52,7 @@ class Run:
         self.digest = digest
         self.settings = Settings(
             paths=paths, filters=[make_filter('a', image=REFERENCE)], pulled=[{'image': image, 'dest': None}], pulled_on='host',
-            uploads={}, managed=ManagedBootstrap('edge-1', 'edge', address, '127.0.0.1:10000'), admin_address=address,
+            controller_pulled=[], uploads={}, managed=ManagedBootstrap('edge-1', 'edge', address, '127.0.0.1:10000'), admin_address=address,
             envoy_binary=None, verify_timeout=1.0, health_check=None, prune=False, purge=False, mode=0o640, group=None)
         self.run_command: t.Callable[[list[str]], tuple[int, str, str]] = _no_command
 
@@ -226,6 +226,28 @@ def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upl
     assert not os.path.exists(paths.ecds('a')) and not os.path.exists(run.module)
     outcome = run.set(uploads={run.module: str(uploaded)})()
     assert outcome.stored_modules == [run.module] and os.path.exists(paths.ecds('a'))
+
+
+def test_with_host_pulls_a_module_the_controller_pulled_is_asked_for_then_stored_from_the_upload(run: Run, paths: Paths,
+                                                                                                 tmp_path: pathlib.Path) -> None:
+    # As the role does for an image of a local layout on the controller while hosts pull the others.
+    uploaded = tmp_path / 'upload.wasm'
+    os.rename(run.module, uploaded)
+    run.set(pulled_on='host', pulled=[], controller_pulled=[dict(run.settings.pulled[0], dest='/controller/pulled.wasm')])
+    with pytest.raises(ModulesMissing) as caught:
+        run()
+    assert caught.value.missing == [{'path': run.module, 'digest': run.digest}]
+    assert not os.path.exists(paths.ecds('a'))
+    outcome = run.set(uploads={run.module: str(uploaded)})()
+    assert outcome.stored_modules == [run.module] and os.path.exists(paths.ecds('a'))
+
+
+def test_a_module_the_host_pulled_itself_wins_over_the_controller_copy(run: Run, tmp_path: pathlib.Path) -> None:
+    pulled = tmp_path / 'pulled.wasm'
+    os.rename(run.module, pulled)
+    item = run.settings.pulled[0]
+    run.set(pulled_on='host', pulled=[dict(item, dest=str(pulled))], controller_pulled=[dict(item, dest='/controller/pulled.wasm')])
+    assert run().stored_modules == [run.module]
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

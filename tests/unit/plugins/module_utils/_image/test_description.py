@@ -46,8 +46,7 @@ def test_as_dict_is_the_image_structure_modules_return() -> None:
 
 
 def test_as_dict_keeps_missing_values_as_none() -> None:
-    result = _description(wasm_digest=None, wasm_size=None, platform=None, index_digest=None).as_dict()
-    assert result['wasm'] == {'digest': None, 'size': None}
+    result = _description(platform=None, index_digest=None).as_dict()
     assert result['platform'] is None
     assert result['index_digest'] is None
 
@@ -56,7 +55,7 @@ def test_index_digest_defaults_to_none() -> None:
     values = _description().as_dict()
     description = ImageDescription(
         reference='r', digest=DIGEST, media_type='m', variant='oci', runtime=RuntimeConfig(None),
-        wasm_digest=None, wasm_size=None, annotations={}, platform=None,
+        wasm_digest=WASM_DIGEST, wasm_size=1, annotations={}, platform=None,
     )
     assert description.index_digest is None
     assert set(description.as_dict()) == set(values)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import typing as t
 
 import pytest
@@ -18,7 +19,10 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types a
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
-from ansible_collections.wasm.oci.plugins.module_utils._image.pull import pull_module, record_path
+from ansible_collections.wasm.oci.plugins.module_utils._image import pull
+from ansible_collections.wasm.oci.plugins.module_utils._image.pull import (
+    PULL_ALWAYS, PULL_IF_NOT_PRESENT, PULL_POLICIES, present_image, pull_module, pull_policy, record_path,
+)
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
@@ -138,7 +142,7 @@ def test_pull_writes_a_record_of_manifest_and_module(
 
     assert record_path(str(dest)) == str(out_dir / '.filter.wasm.wasm-oci.json')
     record = json.loads(pathlib.Path(record_path(str(dest))).read_text())
-    assert record == {'manifest': image.digest, 'module': _sha256(MODULE), 'image': described}
+    assert record == {'manifest': image.digest, 'module': _sha256(MODULE), 'image': described, 'platform': None}
 
 
 def test_record_path_is_a_hidden_file_beside_dest() -> None:
@@ -290,18 +294,39 @@ def test_existing_dest_with_other_content_is_replaced(
 def test_oci_dest_already_holding_the_module_is_unchanged_without_a_record(
     layout_dir: pathlib.Path, out_dir: pathlib.Path,
 ) -> None:
-    # The oci variant's module layer digest is the module digest: no record needed.
+    # The oci variant's module layer digest is the module digest: no record needed to tell.
     image = _store(layout_dir, 'oci')
     dest = out_dir / 'filter.wasm'
     dest.write_bytes(MODULE)
+    inode = dest.stat().st_ino
 
     source = _source(layout_dir)
-    with _unchanged_dir(out_dir):
-        changed, described = _pull(source, dest)
+    changed, described = _pull(source, dest)
     assert changed is False
     assert _module_blob_reads(source, image) == 0
     assert described['wasm']['digest'] == _sha256(MODULE)
     assert described['runtime']['root_ids'] == ['add_header']
+    assert dest.stat().st_ino == inode and dest.read_bytes() == MODULE
+    # The record is written, so that a later pull with if_not_present can do without the source.
+    record = json.loads(pathlib.Path(record_path(str(dest))).read_text())
+    assert record == {'manifest': image.digest, 'module': _sha256(MODULE), 'image': described, 'platform': None}
+
+
+def test_a_record_that_cannot_be_written_does_not_fail_an_unchanged_pull(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As in a directory this user may read but not write: dest is right, so the pull succeeds.
+    _store(layout_dir, 'oci')
+    dest = out_dir / 'filter.wasm'
+    dest.write_bytes(MODULE)
+
+    def refuse(path: str, data: bytes) -> None:
+        raise PermissionError(13, 'Permission denied', path)
+
+    monkeypatch.setattr(pull, 'write_atomically', refuse)
+    changed, _described = _pull(_source(layout_dir), dest)
+    assert changed is False and dest.read_bytes() == MODULE
+    assert not os.path.exists(record_path(str(dest)))
 
 
 # -- check mode ----------------------------------------------------------------------
@@ -510,3 +535,123 @@ def test_pull_follows_the_tag_to_a_new_module(layout_dir: pathlib.Path, out_dir:
     assert described['wasm']['digest'] == _sha256(OTHER_MODULE)
     record = json.loads(pathlib.Path(record_path(str(dest))).read_text())
     assert record['module'] == _sha256(OTHER_MODULE)
+
+
+# -- pull policy ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(('policy', 'pinned', 'expected'), [
+    (None, 'sha256:' + 'a' * 64, PULL_IF_NOT_PRESENT),
+    (None, None, PULL_ALWAYS),
+    (PULL_ALWAYS, 'sha256:' + 'a' * 64, PULL_ALWAYS),
+    (PULL_IF_NOT_PRESENT, None, PULL_IF_NOT_PRESENT),
+], ids=['digest-default', 'tag-default', 'always-wins', 'if-not-present-for-a-tag'])
+def test_pull_policy_defaults_as_istio_does(policy: str | None, pinned: str | None, expected: str) -> None:
+    assert pull_policy(policy, pinned) == expected
+    assert expected in PULL_POLICIES
+
+
+def _present(dest: pathlib.Path, pinned: str | None, *, reference: str = 'oci:/layout:1.0', policy: str = PULL_IF_NOT_PRESENT,
+             platform: str | None = None, sha256: str | None = None, force: bool = False) -> dict[str, t.Any] | None:
+    return present_image(str(dest), reference, pinned, policy=policy, platform=platform, sha256=sha256, force=force)
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_a_dest_holding_the_pinned_image_is_present_from_its_record_alone(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _changed, pulled = _pull(_source(layout_dir), dest)
+    # The layout may go: what present_image needs is dest and its record.
+    shutil.rmtree(layout_dir)
+
+    with _unchanged_dir(out_dir):
+        present = _present(dest, image.digest, reference='registry.example/filters/x@' + image.digest)
+    assert present == dict(pulled, reference='registry.example/filters/x@' + image.digest)
+
+
+def test_always_and_force_never_take_the_record_for_the_image(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    image = _store(layout_dir, 'oci')
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    assert _present(dest, image.digest, policy=PULL_ALWAYS) is None
+    assert _present(dest, image.digest, force=True) is None
+    assert _present(dest, image.digest) is not None
+
+
+@pytest.mark.parametrize('damage', ['other-bytes', 'no-dest', 'no-record', 'other-manifest', 'other-module', 'no-image'])
+def test_a_record_or_dest_that_disagrees_means_pulling(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, damage: str,
+) -> None:
+    image = _store(layout_dir, 'oci')
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    record_file = pathlib.Path(record_path(str(dest)))
+    record = json.loads(record_file.read_text())
+    if damage == 'other-bytes':
+        dest.write_bytes(OTHER_MODULE)
+    elif damage == 'no-dest':
+        dest.unlink()
+    elif damage == 'no-record':
+        record_file.unlink()
+    else:
+        changes = {'other-manifest': {'manifest': 'sha256:' + 'b' * 64}, 'other-module': {'module': _sha256(OTHER_MODULE)},
+                   'no-image': {'image': None}}
+        record_file.write_text(json.dumps(dict(record, **changes[damage])))
+    assert _present(dest, image.digest) is None
+
+
+def test_a_present_module_is_checked_against_the_sha256_pin(layout_dir: pathlib.Path, out_dir: pathlib.Path) -> None:
+    image = _store(layout_dir, 'oci')
+    dest = out_dir / 'filter.wasm'
+    _pull(_source(layout_dir), dest)
+    assert _present(dest, image.digest, sha256=_sha256(MODULE)) is not None
+    with pytest.raises(ImageFormatError, match=f'has digest {_sha256(MODULE)}, not the pinned sha256'):
+        _present(dest, image.digest, sha256=_sha256(OTHER_MODULE))
+
+
+def _recorded(dest: pathlib.Path, *, manifest: str, index: str | None, reference: str, platform: str | None) -> None:
+    dest.write_bytes(MODULE)
+    image = {'reference': reference, 'digest': manifest, 'index_digest': index, 'wasm': {'digest': _sha256(MODULE), 'size': len(MODULE)}}
+    record = {'manifest': manifest, 'module': _sha256(MODULE), 'image': image, 'platform': platform}
+    pathlib.Path(record_path(str(dest))).write_text(json.dumps(record))
+
+
+def test_an_index_digest_names_the_recorded_image_only_for_the_same_platform(out_dir: pathlib.Path) -> None:
+    dest = out_dir / 'filter.wasm'
+    manifest, index = 'sha256:' + 'a' * 64, 'sha256:' + 'b' * 64
+    _recorded(dest, manifest=manifest, index=index, reference='r@' + index, platform='wasi/wasm')
+    assert _present(dest, index, platform='wasi/wasm') is not None
+    assert _present(dest, index) is None
+    assert _present(dest, index, platform='linux/amd64') is None
+    # A manifest digest names one image whatever the platform.
+    assert _present(dest, manifest, platform='linux/amd64') is not None
+
+
+def test_a_tag_with_if_not_present_keeps_the_image_recorded_for_that_reference(out_dir: pathlib.Path) -> None:
+    dest = out_dir / 'filter.wasm'
+    _recorded(dest, manifest='sha256:' + 'a' * 64, index=None, reference='registry.example/filters/x:1.0', platform=None)
+    assert _present(dest, None, reference='registry.example/filters/x:1.0') is not None
+    assert _present(dest, None, reference='registry.example/filters/x:2.0') is None
+    assert _present(dest, None, reference='registry.example/filters/x:1.0', platform='wasi/wasm') is None
+    assert _present(dest, None, reference='registry.example/filters/x:1.0', policy=PULL_ALWAYS) is None
+
+
+def test_a_record_without_its_platform_names_no_index_or_tag(out_dir: pathlib.Path) -> None:
+    # Written before records kept the platform: which child was chosen is unknown.
+    dest = out_dir / 'filter.wasm'
+    index = 'sha256:' + 'b' * 64
+    _recorded(dest, manifest='sha256:' + 'a' * 64, index=index, reference='r:1.0', platform=None)
+    record_file = pathlib.Path(record_path(str(dest)))
+    record_file.write_text(json.dumps({key: value for key, value in json.loads(record_file.read_text()).items() if key != 'platform'}))
+    assert _present(dest, index) is None
+    assert _present(dest, None, reference='r:1.0') is None
+
+
+def test_a_directory_as_dest_is_never_present(out_dir: pathlib.Path) -> None:
+    dest = out_dir / 'filter.wasm'
+    _recorded(dest, manifest='sha256:' + 'a' * 64, index=None, reference='r:1.0', platform=None)
+    dest.unlink()
+    dest.mkdir()
+    assert _present(dest, 'sha256:' + 'a' * 64) is None

@@ -19,7 +19,9 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canon
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RuntimeConfigError
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, BuiltImageSource, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ModuleContent, ResolvedImage, choose_platform_child, classify, describe, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._image import platform as image_platform
+from ansible_collections.wasm.oci.plugins.module_utils._image.platform import choose_platform_child
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ModuleContent, ResolvedImage, classify, describe, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, parse_json_document, read_small_blob
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
     LayoutSource, OciLayout, store_image,
@@ -268,11 +270,28 @@ def test_explicit_platform_without_match_lists_the_platforms(builder: LayoutBuil
     assert 'it offers: linux/amd64, wasi/wasm, linux/arm64/v8. Set platform to one of them' in message
 
 
-def test_index_of_several_non_wasm_images_needs_a_platform(builder: LayoutBuilder) -> None:
+def test_index_of_several_images_none_for_this_machine_needs_a_platform(builder: LayoutBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image_platform.stdlib_platform, 'machine', lambda: 's390x')
     child = _oci_image(builder)
     source = _layout_source(builder, 'multi', builder.index([dict(child, platform=LINUX), dict(child, platform={'os': 'linux', 'architecture': 'arm64'})]))
-    with pytest.raises(ImageFormatError, match='no wasi/wasm image and more than one image; it offers: linux/amd64, linux/arm64. Set platform'):
+    expected = (f'Index of {source.reference} has no wasi/wasm image, none for the platform of this machine (linux/s390x), and more than '
+                'one image; it offers: linux/amd64, linux/arm64. Set platform to one of them')
+    with pytest.raises(ImageFormatError, match=f'^{re.escape(expected)}$'):
         resolve(source)
+
+
+@pytest.mark.parametrize(('machine', 'chosen'), [('x86_64', 'amd64'), ('aarch64', 'arm64')])
+def test_index_without_a_wasm_image_resolves_to_the_platform_of_this_machine(
+    builder: LayoutBuilder, monkeypatch: pytest.MonkeyPatch, machine: str, chosen: str,
+) -> None:
+    monkeypatch.setattr(image_platform.stdlib_platform, 'machine', lambda: machine)
+    modules = {arch: proxy_module(marker=arch) for arch in ('amd64', 'arm64')}
+    children = {arch: _oci_image(builder, module) for arch, module in modules.items()}
+    source = _layout_source(builder, 'multi', builder.index([
+        dict(child, platform={'os': 'linux', 'architecture': arch}) for arch, child in children.items()
+    ]))
+    assert _resolve(source).digest == children[chosen]['digest']
+    assert _copy(source)[0] == modules[chosen]
 
 
 def test_empty_index_offers_nothing(builder: LayoutBuilder) -> None:
@@ -319,7 +338,7 @@ def test_oci_variant_with_two_module_layers_is_refused(builder: LayoutBuilder) -
     config = builder.add(mt.WASM_CONFIG, RUNTIME.to_json())
     layers = [builder.add(mt.WASM_CONTENT_LAYER, MODULE), builder.add(mt.WASM_CONTENT_LAYER, proxy_module(marker='2'))]
     source = _layout_source(builder, 'two', builder.manifest(config, layers))
-    expected = f'Image {source.reference} must have exactly one {mt.WASM_CONTENT_LAYER} layer, it has 2'
+    expected = f'Image {source.reference} must have exactly one {mt.WASM_CONTENT_LAYER} or {mt.WASM_TO_OCI_LAYER} layer, it has 2'
     with pytest.raises(ImageFormatError, match=f'^{re.escape(expected)}$'):
         describe(source, _resolve(source))
 
@@ -398,22 +417,60 @@ def test_compat_module_is_taken_from_an_earlier_layer_when_the_last_has_none(bui
     assert _copy(source)[0] == MODULE
 
 
-def test_compat_module_in_the_last_layer_wins_over_an_earlier_one(builder: LayoutBuilder) -> None:
-    newer = proxy_module(marker='newer')
+def test_two_layers_with_different_modules_are_refused_naming_both(builder: LayoutBuilder) -> None:
     first = gzip_bytes(tar_bytes([('plugin.wasm', MODULE)]))
-    last = gzip_bytes(tar_bytes([('plugin.wasm', newer)]))
+    last = gzip_bytes(tar_bytes([('./plugin.wasm', proxy_module(marker='newer'))]))
     source = _layout_source(builder, 'layers', _compat_image(builder, [first, last]))
-    assert _copy(source)[0] == newer
-    assert describe(source, _resolve(source)).wasm_digest == sha256_digest(newer)
+    expected = (f'{source.reference} is ambiguous: it holds two different plugin.wasm files, plugin.wasm in layer {sha256_digest(first)} '
+                f'and ./plugin.wasm in layer {sha256_digest(last)}; rebuild the image with exactly one plugin.wasm')
+    for read in (lambda: describe(source, _resolve(source)), lambda: _copy(source)):
+        with pytest.raises(ImageFormatError, match=f'^{re.escape(expected)}$'):
+            read()
 
 
-def test_compat_describe_without_module_digest_can_stop_at_the_runtime_config(builder: LayoutBuilder) -> None:
-    layer = gzip_bytes(tar_bytes([('runtime-config.json', RUNTIME.to_json()), ('plugin.wasm', MODULE)]))
-    source = _layout_source(builder, 'c', _compat_image(builder, [layer]))
-    description = describe(source, _resolve(source), module_digest=False)
-    assert description.runtime == RUNTIME
-    assert description.wasm_digest is None
+def test_one_layer_with_two_different_modules_is_refused_naming_both(builder: LayoutBuilder) -> None:
+    layer = tar_bytes([('plugin.wasm', MODULE), ('runtime-config.json', RUNTIME.to_json()), ('opt/plugin.wasm', proxy_module(marker='x'))])
+    source = _layout_source(builder, 'one', _compat_image(builder, [layer], mt.OCI_LAYER_TAR))
+    with pytest.raises(ImageFormatError, match=r'two different plugin.wasm files, plugin.wasm in layer sha256:\w+ and opt/plugin.wasm in layer'):
+        _copy(source)
+
+
+def test_identical_copies_of_the_module_are_accepted(builder: LayoutBuilder) -> None:
+    first = gzip_bytes(tar_bytes([('plugin.wasm', MODULE), ('runtime-config.json', RUNTIME.to_json())]))
+    last = tar_bytes([('./plugin.wasm', MODULE), ('wasm/plugin.wasm', MODULE), ('runtime-config.json', RUNTIME.to_json())])
+    source = _layout_source(builder, 'same', _compat_image(builder, [first, last], mt.OCI_LAYER_TAR_GZIP))
+    _check_description(describe(source, _resolve(source)), 'compat')
+    assert _copy(source)[0] == MODULE
+
+
+def test_two_different_runtime_configs_are_refused(builder: LayoutBuilder) -> None:
+    other = RuntimeConfig('envoy_proxy', (ABI,), ('other_root',))
+    layers = [gzip_bytes(tar_bytes([('plugin.wasm', MODULE), ('runtime-config.json', RUNTIME.to_json())])),
+              gzip_bytes(tar_bytes([('runtime-config.json', other.to_json())]))]
+    source = _layout_source(builder, 'rc', _compat_image(builder, layers))
+    with pytest.raises(ImageFormatError, match='is ambiguous: it holds two different runtime-config.json files'):
+        describe(source, _resolve(source))
+
+
+def test_compat_description_verifies_the_layer_past_the_runtime_config(builder: LayoutBuilder) -> None:
+    """A description (what wasm_image_info reports) reads the whole layer: root IDs from a tampered layer are never reported."""
+    layer = tar_bytes([('runtime-config.json', RUNTIME.to_json()), ('plugin.wasm', MODULE), ('README', b'x' * 4096)])
+    source = _layout_source(builder, 'c', _compat_image(builder, [layer], mt.OCI_LAYER_TAR))
     assert describe(source, _resolve(source)).wasm_digest == sha256_digest(MODULE)
+    blob = pathlib.Path(builder.path, 'blobs', 'sha256', sha256_digest(layer).split(':')[1])
+    blob.write_bytes(layer.replace(b'x' * 4096, b'y' * 4096))
+    with pytest.raises(ImageFormatError, match='has digest sha256:[0-9a-f]{64}, not the'):
+        describe(source, _resolve(source))
+
+
+def test_compat_tar_layers_adding_up_to_more_than_max_size_are_refused_before_reading(builder: LayoutBuilder) -> None:
+    layers = [gzip_bytes(tar_bytes([('README', bytes(range(256)) * 40)])), gzip_bytes(tar_bytes([('plugin.wasm', MODULE)]))]
+    source = _layout_source(builder, 'big', _compat_image(builder, layers))
+    total = sum(map(len, layers))
+    pathlib.Path(builder.path, 'blobs', 'sha256', sha256_digest(layers[0]).split(':')[1]).unlink()
+    expected = f'The tar layers of {source.reference} add up to {total} bytes, more than max_size ({total - 1} bytes)'
+    with pytest.raises(ImageFormatError, match=f'^{re.escape(expected)}$'):
+        describe(source, _resolve(source), max_size=total - 1)
 
 
 def test_compat_image_without_plugin_wasm_is_refused(builder: LayoutBuilder) -> None:
@@ -426,11 +483,12 @@ def test_compat_image_without_plugin_wasm_is_refused(builder: LayoutBuilder) -> 
         _copy(source)
 
 
-def test_compat_describe_without_module_digest_tolerates_a_missing_module(builder: LayoutBuilder) -> None:
-    source = _layout_source(builder, 'none', _compat_image(builder, [gzip_bytes(tar_bytes([('README', b'x')]))]))
-    description = describe(source, _resolve(source), module_digest=False)
-    assert description.wasm_digest is None
-    assert description.runtime == RuntimeConfig(runtime_type=None)
+def test_ordinary_container_image_is_not_a_wasm_image(builder: LayoutBuilder) -> None:
+    """What wasm_image_info and pull both say of a container image: never a compat image without a module."""
+    layers = [gzip_bytes(tar_bytes([('bin/sh', b'#!'), ('etc/runtime-config.json', RUNTIME.to_json())])), gzip_bytes(tar_bytes([('app', b'x')]))]
+    source = _layout_source(builder, 'none', _compat_image(builder, layers, config_type=mt.OCI_IMAGE_CONFIG))
+    with pytest.raises(ImageFormatError, match=rf'^{re.escape(source.reference)} \(manifest sha256:\w+\) is not a Wasm image: it has tar layers, but none'):
+        describe(source, _resolve(source))
 
 
 def test_compat_with_malformed_runtime_config_names_the_layer(builder: LayoutBuilder) -> None:

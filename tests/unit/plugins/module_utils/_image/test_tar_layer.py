@@ -8,12 +8,13 @@ import gzip
 import io
 import random
 import tarfile
+import time
+import tracemalloc
 import typing as t
 
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
-from ansible_collections.wasm.oci.plugins.module_utils._image import tar_layer
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import build_tar_gzip_layer, scan_layer
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import TarEntry, gzip_bytes, proxy_module, tar_bytes
@@ -69,7 +70,7 @@ def test_scan_finds_the_module_by_base_name(path: str) -> None:
     assert _scan(tar_bytes([(path, MODULE)])) == {'plugin.wasm': (len(MODULE), MODULE)}
 
 
-def test_scan_yields_only_the_first_member_of_each_wanted_name() -> None:
+def test_scan_yields_every_member_of_a_wanted_name_with_its_path() -> None:
     layer = tar_bytes([
         ('README', b'ignored'),
         ('./plugin.wasm', MODULE),
@@ -77,12 +78,19 @@ def test_scan_yields_only_the_first_member_of_each_wanted_name() -> None:
         ('runtime-config.json', RUNTIME),
         ('plugin.wasm', b'third'),
     ])
-    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE), 'runtime-config.json': (len(RUNTIME), RUNTIME)}
+    members = [(member.name, member.path, member.stream.read()) for member in scan_layer(io.BytesIO(layer), WHAT, WANTED, 1024 * 1024)]
+    assert members == [
+        ('plugin.wasm', './plugin.wasm', MODULE),
+        ('plugin.wasm', 'other/plugin.wasm', b'second'),
+        ('runtime-config.json', 'runtime-config.json', RUNTIME),
+        ('plugin.wasm', 'plugin.wasm', b'third'),
+    ]
 
 
-def test_a_link_after_the_first_occurrence_is_ignored() -> None:
+def test_a_link_after_the_first_occurrence_is_refused_too() -> None:
     layer = tar_bytes([('plugin.wasm', MODULE), TarEntry('x/plugin.wasm', kind=tarfile.SYMTYPE, linkname='/etc/passwd')])
-    assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+    with pytest.raises(ImageFormatError, match="'x/plugin.wasm' as a link or special file"):
+        _scan(layer)
 
 
 def test_scan_ignores_names_that_are_not_wanted() -> None:
@@ -192,7 +200,7 @@ def test_dot_dot_that_stays_inside_the_root_is_accepted() -> None:
 
 
 def test_decompression_bomb_of_zero_bytes_is_refused() -> None:
-    bomb = gzip_bytes(b'\0' * (4 * 1024 * 1024))
+    bomb = gzip_bytes(tar_bytes([('zeros.bin', b'\0' * (4 * 1024 * 1024)), ('plugin.wasm', MODULE)]))
     assert len(bomb) < 8 * 1024
     with pytest.raises(ImageFormatError, match=r'decompresses to more than max_size \(4096 bytes\)') as caught:
         _scan(bomb, max_size=4096)
@@ -240,3 +248,97 @@ def test_garbage_is_not_a_readable_tar_layer(data: bytes) -> None:
     message = str(caught.value)
     assert message.startswith(WHAT)
     assert 'is not a readable tar layer' in message
+
+
+# -- Tar headers are looked at before tarfile parses them (CVE-2024-6232 and friends) --
+
+def _header(name: str, kind: bytes, size: int, tar_format: int = tarfile.USTAR_FORMAT) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.size = size
+    return info.tobuf(tar_format)
+
+
+def _member(name: str, kind: bytes, payload: bytes) -> bytes:
+    return _header(name, kind, len(payload)) + payload + b'\0' * (-len(payload) % tarfile.BLOCKSIZE)
+
+
+def _pax_record(keyword: str, value: str) -> bytes:
+    body = f' {keyword}={value}\n'.encode()
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length += 1
+    return str(length).encode() + body
+
+
+def _layer_with(*metadata: bytes) -> bytes:
+    """``metadata`` members, then plugin.wasm, then the end-of-archive blocks."""
+    return b''.join(metadata) + _member('plugin.wasm', tarfile.REGTYPE, MODULE) + b'\0' * (2 * tarfile.BLOCKSIZE)
+
+
+def _refusal(data: bytes) -> str:
+    started = time.monotonic()
+    with pytest.raises(ImageFormatError) as caught:
+        _scan(data, max_size=16 * 1024 * 1024)
+    assert time.monotonic() - started < 1
+    assert str(caught.value).startswith(WHAT)
+    return str(caught.value)
+
+
+def test_multi_mib_pax_header_is_refused_before_tarfile_parses_it() -> None:
+    # On Python 3.11.7 tarfile spends minutes on these 4 MiB of digits; the refusal takes milliseconds.
+    layer = gzip_bytes(_layer_with(_member('././@PaxHeader', tarfile.XHDTYPE, b'9' * (4 * 1024 * 1024))))
+    assert 'has a PAX extended header of 4194304 bytes, more than the 65536 bytes allowed for tar metadata' in _refusal(layer)
+
+
+@pytest.mark.parametrize('kind, name', [(tarfile.XGLTYPE, 'PAX global header'), (tarfile.GNUTYPE_LONGNAME, 'GNU long name'),
+                                        (tarfile.GNUTYPE_LONGLINK, 'GNU long link name')])
+def test_every_oversized_metadata_member_is_refused(kind: bytes, name: str) -> None:
+    assert f'has a {name} of 1048576 bytes' in _refusal(_layer_with(_member('meta', kind, b'a' * (1024 * 1024))))
+
+
+@pytest.mark.parametrize('payload', [b'9' * (60 * 1024), (b'2 ' * (30 * 1024))[:-1] + b'=', b'30 path=plugin.wasm\n'],
+                         ids=['digits', 'unframed', 'wrong_length'])
+def test_malformed_pax_records_within_the_size_limit_are_refused_fast(payload: bytes) -> None:
+    # The first two cost tarfile seconds on Python 3.11.7 even at 60 KiB.
+    assert 'PAX header' in _refusal(_layer_with(_member('././@PaxHeader', tarfile.XHDTYPE, payload)))
+
+
+def test_chained_extended_headers_are_refused() -> None:
+    headers = [_member('././@PaxHeader', tarfile.XHDTYPE, _pax_record('comment', str(index))) for index in range(9)]
+    assert 'chains more than 8 extended tar headers' in _refusal(_layer_with(*headers))
+
+
+def test_sparse_files_are_refused() -> None:
+    assert 'has a sparse file' in _refusal(_layer_with(_header('holes', tarfile.GNUTYPE_SPARSE, 0, tarfile.GNU_FORMAT)))
+    pax = _pax_record('GNU.sparse.major', '1') + _pax_record('GNU.sparse.minor', '0')
+    assert 'has a sparse file (PAX GNU.sparse.major)' in _refusal(_layer_with(_member('././@PaxHeader', tarfile.XHDTYPE, pax)))
+
+
+def test_global_pax_headers_are_bounded_in_all() -> None:
+    global_header = _member('pax_global_header', tarfile.XGLTYPE, _pax_record('comment', 'x' * 3000))
+    assert 'PAX global headers of more than 4096 bytes in all' in _refusal(_layer_with(global_header, global_header))
+
+
+def test_negative_member_size_is_refused() -> None:
+    assert 'with a negative size' in _refusal(_layer_with(_header('back', tarfile.REGTYPE, -4096, tarfile.GNU_FORMAT)))
+
+
+def test_well_formed_metadata_of_real_writers_is_read() -> None:
+    long_path = '/'.join(['dïr' * 20] * 20) + '/plugin.wasm'
+    pax_layer = tar_bytes([(long_path, MODULE)], tarfile.PAX_FORMAT)
+    gnu_layer = tar_bytes([(long_path, MODULE)], tarfile.GNU_FORMAT)
+    git_archive = _layer_with(_member('pax_global_header', tarfile.XGLTYPE, _pax_record('comment', 'a' * 40)))
+    for layer in (pax_layer, gnu_layer, git_archive):
+        assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
+
+
+def test_many_members_do_not_accumulate_in_memory() -> None:
+    layer = tar_bytes([(f'f{index}', b'') for index in range(3000)] + [('plugin.wasm', MODULE)], tarfile.USTAR_FORMAT)
+    tracemalloc.start()
+    try:
+        assert _scan(layer, max_size=len(layer)) == {'plugin.wasm': (len(MODULE), MODULE)}
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024  # tarfile's own member list would hold about 1.3 MB

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError
-from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import WasmModuleInfo, inspect_wasm
+from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import MAX_EXPORTS, WasmModuleInfo, inspect_wasm
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import (
     EXPORT_FUNC,
     EXPORT_GLOBAL,
@@ -145,3 +145,15 @@ def test_malformed_module_is_rejected_naming_the_file(data: bytes, problem: str)
     assert message.startswith(f'{FILE} is not a valid WebAssembly module: ')
     assert problem in message
     assert '(at byte ' in message
+
+
+def test_more_exports_than_runtimes_accept_are_refused_before_they_are_read() -> None:
+    # Each export here is 3 bytes; kept as Python objects they would take some 100 bytes each.
+    body = uleb128(MAX_EXPORTS + 1) + export_entry('', EXPORT_FUNC) * (MAX_EXPORTS + 1)
+    with pytest.raises(WasmModuleError, match=f'{MAX_EXPORTS + 1} exports, more than the {MAX_EXPORTS} WebAssembly runtimes accept'):
+        inspect_wasm(raw_module(section(SECTION_EXPORT, body)), 'filter.wasm')
+
+
+def test_as_many_exports_as_runtimes_accept_are_read() -> None:
+    entries = [export_entry(f'e{index}', EXPORT_FUNC, index) for index in range(MAX_EXPORTS)]
+    assert len(inspect_wasm(raw_module(export_section(entries)), 'filter.wasm').exports) == MAX_EXPORTS

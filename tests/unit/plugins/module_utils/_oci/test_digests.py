@@ -133,3 +133,10 @@ def test_digesting_reader_drain_consumes_everything() -> None:
     reader.drain()
     assert reader.size == 3 * 1024 * 1024 + 5
     assert reader.read(1) == b''
+
+
+@pytest.mark.parametrize('digest', ['sha256:' + 'a' * 4096, ['sha256:' + 'a' * 64] * 100, {'algorithm': 'sha256'}])
+def test_a_long_or_structured_digest_is_named_by_its_type_not_copied_into_the_message(digest: t.Any) -> None:
+    with pytest.raises(ImageFormatError, match=f'^Layer 3 has digest of type {type(digest).__name__}, which is not of the form') as caught:
+        validate_digest(digest, 'Layer 3')
+    assert len(str(caught.value)) < 200

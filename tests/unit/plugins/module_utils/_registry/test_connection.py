@@ -222,14 +222,14 @@ def test_docker_hub_reference_uses_hub_credentials(docker_config: pathlib.Path) 
 def test_client_verify(docker_config: pathlib.Path, validate_certs: bool, ca_path: str | None, verify: bool | str,
                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os.path, 'isfile', lambda path: True)
-    assert _connect(validate_certs=validate_certs, ca_path=ca_path).verify == verify
+    assert _connect(validate_certs=validate_certs, ca_path=ca_path).sender.verify == verify
 
 
 def test_client_certificate(docker_config: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os.path, 'isfile', lambda path: True)
     client = _connect(client_cert='/etc/pki/client.pem', client_key='/etc/pki/client.key')
-    assert client.cert == ('/etc/pki/client.pem', '/etc/pki/client.key')
-    assert _connect().cert is None
+    assert client.sender.cert == ('/etc/pki/client.pem', '/etc/pki/client.key')
+    assert _connect().sender.cert is None
 
 
 def test_client_options_mirror_the_params(docker_config: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,231 @@
+# Copyright (c) 2026, wasm.oci contributors
+# Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
+# SPDX-License-Identifier: BSD-2-Clause
+"""HTTP exchanges with a deadline each, and response bodies read a bounded amount at a time.
+
+The socket timeout bounds each read; a server sending one byte just inside it would hold a
+request forever. So each request also has a deadline: when it passes, the request's socket is
+shut down from a timer thread, which wakes whatever read or write is blocked on it, and the
+request fails. The socket is found through the connection classes of the session's pools, which
+hand it to the deadline of the request being sent on their thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import threading
+import typing as t
+
+from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import requests, urllib3
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import exception_text
+
+# A request may take this many times the timeout, plus the time its body needs at MIN_RATE.
+DEADLINE_TIMEOUTS = 2
+MIN_RATE = 16 * 1024  # bytes per second
+# What is kept of a body that is only read for a message or a token.
+SMALL_BODY_LIMIT = 64 * 1024
+
+TRANSPORT_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) if requests else ()
+# What parsing a JSON body a registry sent, and looking into it, may raise: the body may be any shape, or nested deep.
+JSON_ERRORS = (ValueError, AttributeError, IndexError, TypeError, KeyError, RecursionError)
+
+_sending = threading.local()
+
+
+def deadline_seconds(timeout: float, transfer: int = 0) -> float:
+    """How long a request may take when ``transfer`` bytes of body go one way or the other."""
+    return DEADLINE_TIMEOUTS * timeout + transfer / MIN_RATE
+
+
+class Deadline:
+    """The moment one request (connection, headers and body) must be over."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: t.Any) -> None:
+        """Shut ``sock`` down when the deadline passes (at once if it has)."""
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._socket = sock
+            if self.expired:
+                _shut_down(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._socket is not None:
+                _shut_down(self._socket)
+
+    def finish(self) -> None:
+        """The request is over: leave its socket (back in the pool) alone."""
+        self._timer.cancel()
+        with self._lock:
+            self._socket = None
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        # socket.socket's own shutdown, also for a TLS socket: the peer sees no close_notify, and a
+        # read blocked in another thread wakes up with end of file.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+def _watch(sock: t.Any) -> None:
+    deadline = getattr(_sending, 'deadline', None)
+    if deadline is not None:
+        deadline.watch(sock)
+
+
+def _watched(connection_class: type) -> type:
+    """``connection_class`` handing its socket to the deadline of the request being sent on its thread."""
+    class WatchedConnection(connection_class):  # type: ignore[valid-type,misc]
+        def connect(self) -> None:
+            super().connect()
+            _watch(self.sock)
+
+        def request(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            _watch(self.sock)
+            return super().request(*args, **kwargs)
+
+        def getresponse(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            _watch(self.sock)
+            return super().getresponse(*args, **kwargs)
+
+    return WatchedConnection
+
+
+@functools.lru_cache(maxsize=None)
+def _watched_pools() -> dict[str, type]:
+    """Pool classes for http and https whose connections are watched (built once requests is known to exist)."""
+    class WatchedHTTPPool(urllib3.HTTPConnectionPool):
+        ConnectionCls = _watched(urllib3.connection.HTTPConnection)
+
+    class WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = _watched(urllib3.connection.HTTPSConnection)
+
+    return {'http': WatchedHTTPPool, 'https': WatchedHTTPSPool}
+
+
+def _use_watched_pools(manager: t.Any) -> t.Any:
+    # A SOCKS proxy manager has pools of its own; its requests keep the socket timeout only.
+    if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = _watched_pools()
+    return manager
+
+
+def new_session() -> t.Any:
+    """A requests session whose requests can be held to a Deadline (see ``send``)."""
+    class WatchedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            _use_watched_pools(self.poolmanager)
+
+        def proxy_manager_for(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+            return _use_watched_pools(super().proxy_manager_for(*args, **kwargs))
+
+    session = requests.Session()
+    adapter = WatchedAdapter()
+    session.mount('http://', adapter)
+    session.mount('https://', adapter)
+    return session
+
+
+def send(session: t.Any, deadline: Deadline, method: str, url: str, **kwargs: t.Any) -> t.Any:
+    """``session.request`` with its socket watched by ``deadline``; the body is left to stream."""
+    _sending.deadline = deadline
+    try:
+        return session.request(method, url, stream=True, allow_redirects=False, **kwargs)
+    finally:
+        _sending.deadline = None
+
+
+class Body:
+    """A response body read under its request's deadline, never more than ``limit`` bytes in all."""
+
+    def __init__(self, raw: t.Any, deadline: Deadline, operation: str, limit: int | None = None) -> None:
+        self._raw = raw
+        self._deadline = deadline
+        self._operation = operation
+        self._left = limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left is not None:
+            size = self._left if size < 0 else min(size, self._left)
+        elif size < 0:
+            raise ValueError('a body without a limit is read a bounded amount at a time')
+        if size == 0:
+            return b''
+        try:
+            # Bodies are asked for without content encoding: decoding would let a small body grow without bound.
+            data = self._raw.read(size, decode_content=False)
+        except TRANSPORT_ERRORS as exc:
+            self._check_deadline()
+            raise RegistryError(f'{self._operation} failed: the connection broke while reading the body: '
+                                f'{exception_text(exc)}') from None
+        self._check_deadline()
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def _check_deadline(self) -> None:
+        if self._deadline.expired:
+            raise deadline_error(self._operation, self._deadline)
+
+
+class DeadlineExceeded(RegistryError):
+    """A request that was not over by its deadline."""
+
+
+def deadline_error(operation: str, deadline: Deadline) -> DeadlineExceeded:
+    return DeadlineExceeded(f'{operation} failed: the registry did not finish answering within {deadline.seconds:g}s '
+                            '(it sent too slowly, or stopped); raise timeout if the registry is just slow')
+
+
+class Reply:
+    """One response: status, headers and URL at once, the body on demand, under the request's deadline."""
+
+    def __init__(self, response: t.Any, deadline: Deadline, operation: str) -> None:
+        self._response = response
+        self._deadline = deadline
+        self._operation = operation
+        self.status: int = response.status_code
+        self.headers: t.Mapping[str, str] = response.headers
+        self.url: str = response.url
+
+    def body(self, limit: int | None = None) -> Body:
+        return Body(self._response.raw, self._deadline, self._operation, limit)
+
+    def small_body(self) -> bytes:
+        """At most SMALL_BODY_LIMIT bytes of the body, for a message or a token; the rest is never read."""
+        return self.body(SMALL_BODY_LIMIT).read()
+
+    def small_json(self) -> t.Any:
+        """The small body as JSON, for an error code; None when it cannot be read or parsed."""
+        try:
+            return json.loads(self.small_body().decode('utf-8'))
+        except (RegistryError, UnicodeDecodeError) + JSON_ERRORS:
+            return None
+
+    def close(self) -> None:
+        # Closing a streamed response drops its connection instead of reading what is left of the body.
+        self._response.close()
+        self._deadline.finish()
+
+    def __enter__(self) -> Reply:
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> None:
+        self.close()

@@ -21,7 +21,7 @@ description:
     O(dest) and renamed over it, so a failed pull leaves O(dest) as it was.
   - When O(dest) already holds the module, nothing is downloaded. A small record C(.<dest name>.wasm-oci.json) beside
     O(dest) remembers which image it came from.
-  - With O(pull_policy=if_not_present), the default for a reference pinned by digest, an O(dest) that already holds the
+  - With O(pull_policy=if_not_present), the default for a reference pinned by digest, a O(dest) that already holds the
     image's module needs no registry at all, so a registry outage does not fail a run that changes nothing.
   - Returns RV(image) with the root IDs, so a play can configure Envoy without another task.
 extends_documentation_fragment:

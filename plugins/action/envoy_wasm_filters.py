@@ -29,7 +29,7 @@ class ActionModule(ActionBase):
             missing = result.get('missing_modules')
             if not missing or result.get('failed'):
                 return result
-            args['uploaded_modules'] = self._upload(missing, (args.get('pulled') or []) + (args.get('controller_pulled') or []))
+            args['uploaded_modules'] = self._upload(missing, args.get('controller_pulls') or [])
             del result['missing_modules']
             result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
             if result.get('missing_modules'):
@@ -40,10 +40,10 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
-    def _upload(self, missing: list[dict[str, str]], pulled: list[t.Any]) -> dict[str, str]:
+    def _upload(self, missing: list[dict[str, str]], controller_pulls: list[t.Any]) -> dict[str, str]:
         """Send each missing module from the file the controller's pull wrote; the host paths of the copies, by store path."""
         sources = {}
-        for item in pulled:
+        for item in controller_pulls:
             digest = ((item.get('image') or {}).get('wasm') or {}).get('digest') if isinstance(item, dict) else None
             if digest and item.get('dest'):
                 sources[digest] = item['dest']

@@ -71,7 +71,7 @@ options:
         choices: [http, network]
         default: http
       image:
-        description: Reference of the filter's image; its pull result must be in O(pulled).
+        description: Reference of the filter's image; its pull result must be in O(host_pulls) or O(controller_pulls).
         type: str
       sha256:
         description: Expected sha256 of the module; the task fails before writing when the image's module differs.
@@ -98,25 +98,22 @@ options:
         type: str
         choices: [FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD]
         default: FAIL_CLOSED
-  pulled:
+  host_pulls:
     description:
-      - Results of M(wasm.oci.wasm_image_pull), one per image, as registered; each has C(image), the image description
-        that supplies root IDs, digests and the module's sha256, and C(dest), the file the module was pulled to.
+      - Results of M(wasm.oci.wasm_image_pull) run on the managed host, one per image, as registered; each has C(image),
+        the image description that supplies root IDs, digests and the module's sha256, and C(dest), the file on the host
+        the module was pulled to.
       - A filter's module is stored as C(<wasm_dir>/<sha256>.wasm) from C(dest) when the host lacks it, under the lock.
+        It is preferred over an upload of the same module from O(controller_pulls).
     type: list
     elements: dict
     default: []
-  pulled_on:
+  controller_pulls:
     description:
-      - Where the C(dest) files of O(pulled) are. With V(controller) only the modules the host lacks are sent to it.
-    type: str
-    choices: [host, controller]
-    default: host
-  controller_pulled:
-    description:
-      - Results of M(wasm.oci.wasm_image_pull) run on the controller whatever O(pulled_on) says, such as the images the
-        envoy_filter role takes from a local OCI layout there. The host is sent the modules it lacks, as with
-        O(pulled_on=controller).
+      - Results of M(wasm.oci.wasm_image_pull) run on the controller, as registered (C(image) and C(dest) as in
+        O(host_pulls), with C(dest) on the controller), such as the images the envoy_filter role pulls once for all hosts
+        or takes from a local OCI layout there.
+      - The action plugin sends the host only the modules it lacks, then they are stored as with O(host_pulls).
     type: list
     elements: dict
     default: []
@@ -179,7 +176,7 @@ options:
   prune:
     description:
       - Remove the modules in O(wasm_dir) that no ECDS file (nor its C(.previous) copy) names, and the copies pulled on the
-        host (C(.<sha256>.pulled.wasm)) that O(pulled) no longer names.
+        host (C(.<sha256>.pulled.wasm)) that O(host_pulls) no longer names.
     type: bool
     default: true
   purge:
@@ -217,7 +214,7 @@ EXAMPLES = r"""
   wasm.oci.envoy_wasm_filters:
     config_dir: /etc/envoy
     wasm_dir: /var/lib/envoy/wasm
-    pulled: ["{{ pulled }}"]
+    host_pulls: ["{{ pulled }}"]
     filters:
       - name: add_header
         image: registry.example.com/filters/add_header:1.2.0
@@ -232,6 +229,23 @@ EXAMPLES = r"""
     group: envoy
     health_check:
       url: http://127.0.0.1:8080/healthz
+
+- name: Pull the filter once, on the controller, for every host
+  delegate_to: localhost
+  run_once: true
+  wasm.oci.wasm_image_pull:
+    name: registry.example.com/filters/add_header:1.2.0
+    dest: /var/cache/wasm-oci/add_header.wasm
+  register: controller_pull
+
+- name: Apply the filter set, sending each host only the modules it lacks
+  wasm.oci.envoy_wasm_filters:
+    config_dir: /etc/envoy
+    wasm_dir: /var/lib/envoy/wasm
+    controller_pulls: ["{{ controller_pull }}"]
+    filters:
+      - name: add_header
+        image: registry.example.com/filters/add_header:1.2.0
 """
 
 RETURN = r"""
@@ -297,7 +311,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import DEFAULT_FAILURE_POLICY, FAILURE_POLICIES, FILTER_TYPES
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import FILTER_STATES, PULL_LOCATIONS, settings_from
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import FILTER_STATES, settings_from
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
@@ -344,9 +358,8 @@ def main() -> None:
                 environment=dict(type='dict', no_log=True),
                 failure_policy=dict(type='str', default=DEFAULT_FAILURE_POLICY, choices=list(FAILURE_POLICIES)),
             )),
-            pulled=dict(type='list', elements='dict', default=[]),
-            pulled_on=dict(type='str', default='host', choices=list(PULL_LOCATIONS)),
-            controller_pulled=dict(type='list', elements='dict', default=[]),
+            host_pulls=dict(type='list', elements='dict', default=[]),
+            controller_pulls=dict(type='list', elements='dict', default=[]),
             uploaded_modules=dict(type='dict'),
             managed_bootstrap=dict(type='dict', options=dict(
                 node_id=dict(type='str', required=True),

@@ -52,7 +52,7 @@ def _host(workdir: pathlib.Path, envoy_binary: pathlib.Path, pulled: list[dict[s
         'config_dir': str(config_dir),
         # Not "wasm": the modules fixture keeps its source modules there.
         'wasm_dir': str(wasm_dir),
-        'pulled': pulled,
+        'host_pulls': pulled,
         'managed_bootstrap': {'node_id': 'integration', 'listener_address': f'127.0.0.1:{listener_port}'},
         'admin_address': f'127.0.0.1:{admin_port}',
         'validate_with': str(envoy_binary),
@@ -61,7 +61,7 @@ def _host(workdir: pathlib.Path, envoy_binary: pathlib.Path, pulled: list[dict[s
 
 
 def _pull(module: pathlib.Path, tag: str, environment: dict[str, str], workdir: pathlib.Path) -> dict[str, t.Any]:
-    """``module`` built as an add_header image in a local layout and pulled back: the result the module takes in ``pulled``."""
+    """``module`` built as an add_header image in a local layout and pulled back: the result the module takes in ``host_pulls``."""
     layout = str(workdir / 'layout')
     built = run_module('wasm_image_build', {'src': str(module), 'layout': layout, 'tag': tag, 'root_ids': ['add_header']}, environment)
     assert not built['failed'], built

@@ -220,7 +220,7 @@ MODULE_DEFAULTS_PLAY = """\
         config_dir: {config_dir}
         wasm_dir: {wasm_dir}
         filters: [{{name: add_header, image: "{repository}:v1"}}]
-        pulled: ["{{{{ pulled }}}}"]
+        host_pulls: ["{{{{ pulled }}}}"]
         managed_bootstrap: {{node_id: edge}}
         admin_address: 127.0.0.1:{admin_port}
       register: planned

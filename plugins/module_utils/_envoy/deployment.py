@@ -55,11 +55,10 @@ _STALE_TEMPORARY = re.compile(r'\..+\.(yaml|yaml\.previous|json)\.[A-Za-z0-9_]{8
 class Settings:
     paths: Paths
     filters: list[dict[str, t.Any]]
-    # wasm_image_pull results (image, dest); dest is on the controller with pulled_on 'controller'.
-    pulled: list[dict[str, t.Any]]
-    pulled_on: str
-    # Results of pulls made on the controller whatever pulled_on says (images of local layouts there).
-    controller_pulled: list[dict[str, t.Any]]
+    # wasm_image_pull results (image, dest) whose dest is on this host.
+    host_pulls: list[dict[str, t.Any]]
+    # wasm_image_pull results whose dest is on the controller: the action plugin sends the modules this host lacks.
+    controller_pulls: list[dict[str, t.Any]]
     # Modules the action plugin sent from the controller: their temporary host paths, by store path.
     uploads: dict[str, str]
     managed: ManagedBootstrap | None
@@ -200,8 +199,7 @@ class Deployment:
 
     def _pulled(self) -> list[tuple[dict[str, t.Any], bool]]:
         """Each pull result that describes an image, and whether its dest is on this host; the controller's first."""
-        on_host = self.settings.pulled_on == 'host'
-        located = [(item, False) for item in self.settings.controller_pulled] + [(item, on_host) for item in self.settings.pulled]
+        located = [(item, False) for item in self.settings.controller_pulls] + [(item, True) for item in self.settings.host_pulls]
         return [(item, here) for item, here in located if isinstance(item, dict) and isinstance(item.get('image'), dict)]
 
     def _images(self) -> list[dict[str, t.Any]]:
@@ -356,12 +354,11 @@ class Deployment:
         return reset
 
     def _prune(self, plan: Plan) -> list[str]:
-        """Remove the stored modules no ECDS file names, and with host pulls the copies of images no filter uses."""
+        """Remove the stored modules no ECDS file names, and the copies pulled on this host that host_pulls no longer names."""
         keep = modules_in_use(self.paths.ecds_dir) | {os.path.realpath(report['module']) for report in plan.filters if report.get('module')}
         unused = unused_modules(self.paths.wasm_dir, keep)
-        if self.settings.pulled_on == 'host':
-            pulled = {os.path.realpath(item['dest']) for item in self.settings.pulled if isinstance(item, dict) and item.get('dest')}
-            unused += stale_pulled_copies(self.paths.wasm_dir, pulled)
+        pulled = {os.path.realpath(item['dest']) for item in self.settings.host_pulls if isinstance(item, dict) and item.get('dest')}
+        unused += stale_pulled_copies(self.paths.wasm_dir, pulled)
         if not self.check_mode:
             for path in unused:
                 try:

@@ -15,8 +15,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Manage
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 FILTER_STATES = ('present', 'absent')
-# Where the role pulled the modules: on each host, or on the controller (the action plugin uploads them).
-PULL_LOCATIONS = ('host', 'controller')
 
 
 def file_mode(mode: t.Any) -> int:
@@ -52,9 +50,8 @@ def settings_from(params: dict[str, t.Any], find_on_path: t.Callable[[str], str 
     return Settings(
         paths=Paths(config_dir, params['bootstrap_path'] or os.path.join(config_dir, 'envoy.yaml'), params['wasm_dir']),
         filters=params['filters'],
-        pulled=params['pulled'],
-        pulled_on=params['pulled_on'],
-        controller_pulled=params['controller_pulled'],
+        host_pulls=params['host_pulls'],
+        controller_pulls=params['controller_pulls'],
         uploads=params['uploaded_modules'] or {},
         managed=ManagedBootstrap(managed['node_id'], managed['cluster'], params['admin_address'], managed['listener_address'],
                                  managed['upstream']) if managed else None,

@@ -51,8 +51,8 @@ class Run:
         self.paths = paths
         self.digest = digest
         self.settings = Settings(
-            paths=paths, filters=[make_filter('a', image=REFERENCE)], pulled=[{'image': image, 'dest': None}], pulled_on='host',
-            controller_pulled=[], uploads={}, managed=ManagedBootstrap('edge-1', 'edge', address, '127.0.0.1:10000'), admin_address=address,
+            paths=paths, filters=[make_filter('a', image=REFERENCE)], host_pulls=[{'image': image, 'dest': None}],
+            controller_pulls=[], uploads={}, managed=ManagedBootstrap('edge-1', 'edge', address, '127.0.0.1:10000'), admin_address=address,
             envoy_binary=None, verify_timeout=1.0, health_check=None, prune=False, purge=False, mode=0o640, group=None)
         self.run_command: t.Callable[[list[str]], tuple[int, str, str]] = _no_command
 
@@ -199,7 +199,7 @@ def test_a_module_envoy_cannot_run_is_refused_before_any_file_names_it(run: Run,
     """``data`` stored under the name of ``named_for`` (by default its own)."""
     digest = 'sha256:' + hashlib.sha256(data if named_for is None else named_for).hexdigest()
     pathlib.Path(module_store_path(paths.wasm_dir, digest)).write_bytes(data)
-    run.set(pulled=[{'image': make_image(REFERENCE, digest, ['add_header']), 'dest': None}])
+    run.set(host_pulls=[{'image': make_image(REFERENCE, digest, ['add_header']), 'dest': None}])
     with pytest.raises(WasmOciError, match=message):
         run()
     assert not os.path.exists(paths.ecds('a')) and not os.path.exists(paths.bootstrap)
@@ -208,7 +208,7 @@ def test_a_module_envoy_cannot_run_is_refused_before_any_file_names_it(run: Run,
 def test_a_module_pulled_on_the_host_is_stored_under_the_lock(run: Run, paths: Paths, tmp_path: pathlib.Path) -> None:
     pulled = tmp_path / 'pulled.wasm'
     os.rename(run.module, pulled)
-    run.set(pulled=[dict(run.settings.pulled[0], dest=str(pulled))])
+    run.set(host_pulls=[dict(run.settings.host_pulls[0], dest=str(pulled))])
     assert run(check_mode=True).stored_modules == [run.module] and not os.path.exists(run.module)
     outcome = run()
     assert outcome.stored_modules == [run.module] and pathlib.Path(run.module).read_bytes() == pulled.read_bytes()
@@ -219,7 +219,7 @@ def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upl
                                                                                     tmp_path: pathlib.Path) -> None:
     uploaded = tmp_path / 'upload.wasm'
     os.rename(run.module, uploaded)
-    run.set(pulled_on='controller', pulled=[dict(run.settings.pulled[0], dest='/controller/pulled.wasm')])
+    run.set(host_pulls=[], controller_pulls=[dict(run.settings.host_pulls[0], dest='/controller/pulled.wasm')])
     with pytest.raises(ModulesMissing) as caught:
         run()
     assert caught.value.missing == [{'path': run.module, 'digest': run.digest}]
@@ -228,25 +228,11 @@ def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upl
     assert outcome.stored_modules == [run.module] and os.path.exists(paths.ecds('a'))
 
 
-def test_with_host_pulls_a_module_the_controller_pulled_is_asked_for_then_stored_from_the_upload(run: Run, paths: Paths,
-                                                                                                 tmp_path: pathlib.Path) -> None:
-    # As the role does for an image of a local layout on the controller while hosts pull the others.
-    uploaded = tmp_path / 'upload.wasm'
-    os.rename(run.module, uploaded)
-    run.set(pulled_on='host', pulled=[], controller_pulled=[dict(run.settings.pulled[0], dest='/controller/pulled.wasm')])
-    with pytest.raises(ModulesMissing) as caught:
-        run()
-    assert caught.value.missing == [{'path': run.module, 'digest': run.digest}]
-    assert not os.path.exists(paths.ecds('a'))
-    outcome = run.set(uploads={run.module: str(uploaded)})()
-    assert outcome.stored_modules == [run.module] and os.path.exists(paths.ecds('a'))
-
-
 def test_a_module_the_host_pulled_itself_wins_over_the_controller_copy(run: Run, tmp_path: pathlib.Path) -> None:
     pulled = tmp_path / 'pulled.wasm'
     os.rename(run.module, pulled)
-    item = run.settings.pulled[0]
-    run.set(pulled_on='host', pulled=[dict(item, dest=str(pulled))], controller_pulled=[dict(item, dest='/controller/pulled.wasm')])
+    item = run.settings.host_pulls[0]
+    run.set(host_pulls=[dict(item, dest=str(pulled))], controller_pulls=[dict(item, dest='/controller/pulled.wasm')])
     assert run().stored_modules == [run.module]
 
 
@@ -281,6 +267,15 @@ def test_prune_removes_the_stored_modules_no_filter_uses(run: Run, paths: Paths,
     assert run(check_mode=True).removed_modules == [unused] and os.path.exists(unused)
     assert run().removed_modules == [unused]
     assert os.listdir(paths.wasm_dir) == [os.path.basename(run.module)]
+
+
+def test_prune_removes_the_host_copies_host_pulls_no_longer_names(run: Run, paths: Paths) -> None:
+    current, old = (os.path.join(os.path.realpath(paths.wasm_dir), f'.{letter * 64}.pulled.wasm') for letter in 'ab')
+    for path in (current, old):
+        pathlib.Path(path).write_bytes(b'')
+    run.set(prune=True, host_pulls=[dict(run.settings.host_pulls[0], dest=current)])
+    assert run().removed_modules == [old]
+    assert os.path.exists(current) and not os.path.exists(old)
 
 
 def test_stale_temporary_files_are_removed(run: Run, paths: Paths) -> None:

@@ -4,6 +4,7 @@
 """The optional Python packages of the managed host, each imported here and nowhere else.
 
 requests talks to registries (documented in the wasm.oci.registry doc fragment),
+cryptography makes and checks cosign signatures (_signing/),
 zstandard reads zstd layers before Python 3.14 (in the pull and info modules), and
 PyYAML reads a YAML bootstrap (in envoy_wasm_filters). Code that needs one checks the
 HAS_ flag and raises ``MissingDependency``, which names the package to install.
@@ -31,6 +32,18 @@ except ImportError:
     HAS_YAML = False
 else:
     HAS_YAML = True
+
+try:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes as crypto_hashes, serialization as crypto_serialization
+    from cryptography.hazmat.primitives.asymmetric import ec as crypto_ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+except ImportError:
+    InvalidSignature = UnsupportedAlgorithm = None  # type: ignore[assignment,misc]
+    crypto_hashes = crypto_serialization = crypto_ec = decode_dss_signature = None  # type: ignore[assignment]
+    HAS_CRYPTOGRAPHY = False
+else:
+    HAS_CRYPTOGRAPHY = True
 
 ZstdReader = t.Callable[[t.BinaryIO], t.BinaryIO]
 zstd_reader: ZstdReader | None
@@ -69,5 +82,11 @@ def require_requests() -> None:
         raise MissingDependency('requests', 'Talking to a registry')
 
 
-__all__ = ['HAS_REQUESTS', 'HAS_YAML', 'MissingDependency', 'ZSTD_ERRORS', 'require_requests', 'requests', 'urllib3',
-           'yaml', 'zstd_reader']
+def require_cryptography() -> None:
+    if not HAS_CRYPTOGRAPHY:
+        raise MissingDependency('cryptography', 'Signing or verifying images')
+
+
+__all__ = ['HAS_CRYPTOGRAPHY', 'HAS_REQUESTS', 'HAS_YAML', 'InvalidSignature', 'MissingDependency', 'UnsupportedAlgorithm', 'ZSTD_ERRORS',
+           'crypto_ec', 'crypto_hashes', 'crypto_serialization', 'decode_dss_signature', 'require_cryptography', 'require_requests',
+           'requests', 'urllib3', 'yaml', 'zstd_reader']

@@ -41,3 +41,11 @@ class RegistryError(WasmOciError):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+class SigningKeyError(WasmOciError):
+    """A signing or verification key that cannot be read or is not an ECDSA P-256 key."""
+
+
+class SignatureError(WasmOciError):
+    """A cosign signature or signature payload that is malformed, or images that fail verification."""

@@ -51,3 +51,8 @@ VARIANT_ARTIFACT = 'artifact'
 MODULE_TITLE = 'filter.wasm'
 RUNTIME_CONFIG_TITLE = 'runtime-config.json'
 COMPAT_MODULE_FILE = 'plugin.wasm'
+
+# cosign's key-based ("simple signing") signatures: one layer per signature in the manifest tagged sha256-<hex>.sig,
+# the signature itself (base64 DER ECDSA) in this annotation of the layer.
+COSIGN_SIMPLE_SIGNING = 'application/vnd.dev.cosign.simplesigning.v1+json'
+ANNOTATION_COSIGN_SIGNATURE = 'dev.cosignproject.cosign/signature'

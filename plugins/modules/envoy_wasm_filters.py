@@ -310,8 +310,7 @@ from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import DEFAULT_FAILURE_POLICY, FAILURE_POLICIES, FILTER_TYPES
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import FILTER_STATES, settings_from
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import argument_spec, settings_from
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
@@ -341,47 +340,7 @@ class EnvoyFilterSet:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec=dict(
-            config_dir=dict(type='path', required=True),
-            wasm_dir=dict(type='path', required=True),
-            bootstrap_path=dict(type='path'),
-            filters=dict(type='list', elements='dict', required=True, mutually_exclusive=[('image', 'module')], options=dict(
-                name=dict(type='str', required=True),
-                state=dict(type='str', default='present', choices=list(FILTER_STATES)),
-                type=dict(type='str', default='http', choices=list(FILTER_TYPES)),
-                image=dict(type='str'),
-                sha256=dict(type='str'),
-                module=dict(type='path'),
-                root_id=dict(type='str'),
-                vm_id=dict(type='str'),
-                configuration=dict(type='raw', no_log=True),
-                environment=dict(type='dict', no_log=True),
-                failure_policy=dict(type='str', default=DEFAULT_FAILURE_POLICY, choices=list(FAILURE_POLICIES)),
-            )),
-            host_pulls=dict(type='list', elements='dict', default=[]),
-            controller_pulls=dict(type='list', elements='dict', default=[]),
-            uploaded_modules=dict(type='dict'),
-            managed_bootstrap=dict(type='dict', options=dict(
-                node_id=dict(type='str', required=True),
-                cluster=dict(type='str', default='envoy'),
-                listener_address=dict(type='str', default='127.0.0.1:10000'),
-                upstream=dict(type='str'),
-            )),
-            admin_address=dict(type='str', default='127.0.0.1:9901'),
-            validate_with=dict(type='str'),
-            verify_timeout=dict(type='float', default=15.0),
-            health_check=dict(type='dict', options=dict(
-                url=dict(type='str', required=True),
-                status=dict(type='int', default=200),
-                headers=dict(type='dict', default={}),
-                timeout=dict(type='float', default=10.0),
-            )),
-            prune=dict(type='bool', default=True),
-            purge=dict(type='bool', default=False),
-            show_config=dict(type='bool', default=False),
-            mode=dict(type='raw', default='0640'),
-            group=dict(type='str'),
-        ),
+        argument_spec=argument_spec(),
         supports_check_mode=True,
     )
     try:

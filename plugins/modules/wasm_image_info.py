@@ -27,12 +27,15 @@ description:
     Docker manifest lists (docker buildx, with or without attestations), where a child is chosen by platform. An index
     whose chosen child is itself an index is refused, naming the nesting.
   - A missing tag, repository or layout is not an error. The module returns RV(exists=false).
+  - With O(verify_keys), the image is verified before it is described; an image no trusted key signed fails the task,
+    so a play can check a release before rolling it out.
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.attributes.actiongroup_registry
   - wasm.oci.attributes.info_module
   - wasm.oci.local_layout
   - wasm.oci.registry
+  - wasm.oci.signatures
 options:
   name:
     description:
@@ -81,6 +84,17 @@ EXAMPLES = r"""
     client_cert: /etc/pki/client.pem
     client_key: /etc/pki/client-key.pem
 
+- name: Check that a release is signed by the CI key before it is rolled out
+  wasm.oci.wasm_image_info:
+    name: registry.example.com/filters/add_header:1.0.0
+    verify_keys:
+      - /etc/wasm-oci/ci-signing.pub
+  register: release
+
+- name: Show who signed it
+  ansible.builtin.debug:
+    msg: "{{ release.signatures | map(attribute='key') }}"
+
 - name: Read the root ID of a filter image
   wasm.oci.wasm_image_info:
     layout: /srv/wasm/layout
@@ -94,6 +108,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+signatures:
+  description:
+    - The signatures that verified with O(verify_keys) (at least one, or the task fails).
+  returned: when O(verify_keys) is given
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: The key that verified the signature, by its id (C(sha256:) of its DER public key).
+      type: str
+    digest:
+      description: The manifest (or index) digest the signature covers.
+      type: str
+    annotations:
+      description: The annotations signed along with the image.
+      type: dict
+  sample: [{key: "sha256:2f0c...", digest: "sha256:6c3c...", annotations: {pipeline: "1234"}}]
 exists:
   description: Whether the reference (the registry tag or digest, or the layout's tag) names an image.
   returned: always
@@ -182,22 +213,29 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE, describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._image.source import image_source
+from ansible_collections.wasm.oci.plugins.module_utils._image.source import open_source, requested_image
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
+from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import trust_from, verification_argument_spec, verified_signatures
 
 
 class WasmImageInfo:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params = module.params
+        self.requested = requested_image(self.params)
 
     def inspect(self) -> dict:
-        source = image_source(self.module, missing_layout_ok=True)
+        trust = trust_from(self.params['verify_keys'], self.params['verify_identity'], self.requested.registry_reference)
+        source = open_source(self.module, self.requested, missing_layout_ok=True)
         resolved = resolve(source, self.params['platform']) if source else None
         if resolved is None:
             return {'changed': False, 'exists': False}
-        image = describe(source, resolved, self.params['max_size'])
-        return {'changed': False, 'exists': True, 'image': image.as_dict()}
+        # Verified first, so an image signed by none of the keys is never described as if it could be used.
+        signatures = verified_signatures(source, resolved.named_digest, trust)
+        result = {'changed': False, 'exists': True, 'image': describe(source, resolved, self.params['max_size']).as_dict()}
+        if signatures is not None:
+            result['signatures'] = signatures
+        return result
 
 
 def main() -> None:
@@ -209,6 +247,7 @@ def main() -> None:
             platform=dict(type='str'),
             max_size=dict(type='int', default=DEFAULT_MAX_SIZE),
             **registry_argument_spec(),
+            **verification_argument_spec(),
         ),
         mutually_exclusive=[('name', 'layout')],
         required_one_of=[('name', 'layout')],

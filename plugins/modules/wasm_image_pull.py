@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - wasm.oci.attributes.actiongroup_registry
   - wasm.oci.local_layout
   - wasm.oci.registry
+  - wasm.oci.signatures
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -37,6 +38,7 @@ attributes:
       - A missing directory of O(dest) is reported as a change, since a play creates it in an earlier task that check
         mode did not run.
       - With O(pull_policy=if_not_present), check mode too reads only O(dest) and its record when they hold the image.
+      - With O(verify_keys), check mode verifies the signatures as a pull does.
   diff_mode:
     support: none
 options:
@@ -59,6 +61,8 @@ options:
         stays, even when the tag has moved since.
       - By default, as in Istio, V(if_not_present) for a name pinned by digest, which always names the same image, and
         V(always) for a tag. O(force=true) pulls whatever the policy.
+      - With O(verify_keys) the source is always asked, for the image's signatures; the module is still downloaded only
+        when O(dest) does not hold it.
     type: str
     choices: [always, if_not_present]
   dest:
@@ -140,6 +144,14 @@ EXAMPLES = r"""
     pull_policy: if_not_present
     dest: /etc/envoy/wasm/add_header.wasm
 
+- name: Pull a filter only if the CI key signed exactly this image
+  wasm.oci.wasm_image_pull:
+    name: registry.example.com/filters/add_header:1.0.0
+    dest: /etc/envoy/wasm/add_header.wasm
+    verify_keys:
+      - /etc/wasm-oci/ci-signing.pub
+    verify_identity: true
+
 - name: Registry options for every module that talks to a registry, at once
   module_defaults:
     group/wasm.oci.registry:
@@ -154,6 +166,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+signatures:
+  description:
+    - The signatures that verified with O(verify_keys) (at least one, or the task fails).
+  returned: when O(verify_keys) is given
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: The key that verified the signature, by its id (C(sha256:) of its DER public key).
+      type: str
+    digest:
+      description: The manifest (or index) digest the signature covers.
+      type: str
+    annotations:
+      description: The annotations signed along with the image.
+      type: dict
+  sample: [{key: "sha256:2f0c...", digest: "sha256:6c3c...", annotations: {pipeline: "1234"}}]
 dest:
   description: Path of the module file.
   returned: success
@@ -241,10 +270,11 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.pull import PULL_POLICIES, present_image, pull_module, pull_policy
+from ansible_collections.wasm.oci.plugins.module_utils._image.pull import PULL_POLICIES, existing_image, present_image, pull_module, pull_policy
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
 from ansible_collections.wasm.oci.plugins.module_utils._image.source import open_source, requested_image
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
+from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import trust_from, verification_argument_spec, verified_signatures
 
 
 class WasmImagePuller:
@@ -252,20 +282,28 @@ class WasmImagePuller:
         self.module = module
         self.params = module.params
         self.requested = requested_image(self.params)
+        self.trust = trust_from(self.params['verify_keys'], self.params['verify_identity'], self.requested.registry_reference)
 
     def pull(self) -> dict:
         dest = self.params['dest']
-        image = present_image(
-            dest, self.requested.reference, self.requested.digest,
-            policy=pull_policy(self.params['pull_policy'], self.requested.digest),
-            platform=self.params['platform'],
-            sha256=self.params['sha256'],
-            force=self.params['force'],
-        )
+        image, signatures = None, None
+        if self.trust is None:
+            # Signatures are always read from the source: what is on disk proves nothing about who signed it.
+            image = present_image(
+                dest, self.requested.reference, self.requested.digest,
+                policy=pull_policy(self.params['pull_policy'], self.requested.digest),
+                platform=self.params['platform'],
+                sha256=self.params['sha256'],
+                force=self.params['force'],
+            )
         changed = False
         if image is None:
+            source = open_source(self.module, self.requested)
+            resolved = existing_image(source, self.params['platform'])
+            signatures = verified_signatures(source, resolved.named_digest, self.trust)
             changed, image = pull_module(
-                open_source(self.module, self.requested),
+                source,
+                resolved,
                 dest,
                 platform=self.params['platform'],
                 max_size=self.params['max_size'],
@@ -276,7 +314,10 @@ class WasmImagePuller:
         if not self.module.check_mode or not changed:
             file_args = self.module.load_file_common_arguments(self.params, path=dest)
             changed = self.module.set_fs_attributes_if_different(file_args, changed)
-        return {'changed': changed, 'dest': dest, 'image': image}
+        result = {'changed': changed, 'dest': dest, 'image': image}
+        if signatures is not None:
+            result['signatures'] = signatures
+        return result
 
 
 def main() -> None:
@@ -292,6 +333,7 @@ def main() -> None:
             max_size=dict(type='int', default=DEFAULT_MAX_SIZE),
             force=dict(type='bool', default=False),
             **registry_argument_spec(),
+            **verification_argument_spec(),
         ),
         mutually_exclusive=[('name', 'layout')],
         required_one_of=[('name', 'layout')],

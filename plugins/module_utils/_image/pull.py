@@ -21,7 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types a
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, module_layer, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ResolvedImage, describe, module_layer, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, ContentSource, load_json
 
 _CHUNK = 1024 * 1024
@@ -103,14 +103,19 @@ def _check_pin(module_digest: str | None, sha256: str | None, reference: str) ->
         )
 
 
-def pull_module(
-    source: ContentSource, dest: str, *, platform: str | None, max_size: int, sha256: str | None, force: bool,
-    check_mode: bool,
-) -> tuple[bool, dict[str, t.Any]]:
-    """Make ``dest`` hold the module of the image; returns ``(changed, image)``."""
+def existing_image(source: ContentSource, platform: str | None) -> ResolvedImage:
+    """The image manifest ``source`` names, which must exist."""
     resolved = resolve(source, platform)
     if resolved is None:
         raise WasmOciError(f'{source.reference} does not exist: no such tag or digest')
+    return resolved
+
+
+def pull_module(
+    source: ContentSource, resolved: ResolvedImage, dest: str, *, platform: str | None, max_size: int, sha256: str | None,
+    force: bool, check_mode: bool,
+) -> tuple[bool, dict[str, t.Any]]:
+    """Make ``dest`` hold the module of the image ``resolved`` (from ``source``); returns ``(changed, image)``."""
     if os.path.isdir(dest):
         raise WasmOciError(f'dest {dest} is a directory; give the path of the module file to write')
     if not os.path.isdir(os.path.dirname(os.path.abspath(dest))):

@@ -52,6 +52,11 @@ class ResolvedImage:
     index_digest: str | None = None
     index_platform: dict[str, t.Any] | None = None
 
+    @property
+    def named_digest(self) -> str:
+        """The digest of what the reference named: the index when it named one. Signatures cover this digest."""
+        return self.index_digest or self.digest
+
 
 @dataclasses.dataclass(frozen=True)
 class ModuleContent:

@@ -32,6 +32,11 @@ class RequestedImage:
         return str(self.name)
 
     @property
+    def registry_reference(self) -> ImageReference | None:
+        """The registry reference, or None for an image in a local layout."""
+        return self.name if isinstance(self.name, ImageReference) else None
+
+    @property
     def digest(self) -> str | None:
         """The manifest (or index) digest the name pins, known before anything is read; None for a tag."""
         return self.name.digest
@@ -66,7 +71,3 @@ def open_source(module: AnsibleModule, requested: RequestedImage, missing_layout
         return None
     return LayoutDigestSource(layout, name) if name.digest else LayoutSource(layout, t.cast(str, name.tag), requested.reference)
 
-
-def image_source(module: AnsibleModule, missing_layout_ok: bool = False) -> ContentSource | None:
-    """The image the ``name`` or ``layout`` + ``tag`` parameters name; None for a missing layout if allowed."""
-    return open_source(module, requested_image(module.params), missing_layout_ok)

@@ -186,6 +186,9 @@ class LayoutSource:
     def open_blob(self, descriptor: dict[str, t.Any], what: str) -> t.ContextManager[DigestingReader]:
         return self.layout.open_blob(descriptor, what)
 
+    def tagged(self, tag: str) -> LayoutSource:
+        return LayoutSource(self.layout, tag)
+
 
 def store_image(path: str, tag: str, manifest_descriptor: dict[str, t.Any], blobs: dict[str, bytes]) -> None:
     """Write the blobs, then point ``tag`` at the manifest: readers never see a dangling tag."""

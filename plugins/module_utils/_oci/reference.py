@@ -141,3 +141,23 @@ def parse_reference(reference: str, default_tag: str = DEFAULT_TAG) -> ImageRefe
     if tag is None and digest is None:
         tag = default_tag
     return ImageReference(registry=registry, repository=repository, tag=tag, digest=digest)
+
+
+# cosign (through go-containerregistry) names Docker Hub's repositories under this host in what it signs.
+_COSIGN_DOCKER_HUB = 'index.docker.io'
+
+
+def repository_name(reference: ImageReference) -> str:
+    """``registry/repository`` as cosign writes it in a signature's ``docker-reference``."""
+    registry = _COSIGN_DOCKER_HUB if reference.registry == DOCKER_HUB else reference.registry
+    return f'{registry}/{reference.repository}'
+
+
+def names_repository(text: str, reference: ImageReference) -> bool:
+    """Whether ``text`` (a signature's ``docker-reference``) names the repository of ``reference``, however it spells
+    Docker Hub; a tag or digest in ``text`` is ignored."""
+    try:
+        named = parse_reference(text)
+    except InvalidReferenceError:
+        return False
+    return (named.registry, named.repository) == (reference.registry, reference.repository)

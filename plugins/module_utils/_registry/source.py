@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
@@ -15,14 +16,17 @@ from ansible_collections.wasm.oci.plugins.module_utils._registry.client import R
 
 
 class RegistrySource:
-    def __init__(self, client: RegistryClient) -> None:
+    def __init__(self, client: RegistryClient, tag: str | None = None) -> None:
+        """The image ``client``'s reference names, or ``tag`` in its repository."""
         self.client = client
-        self.reference = str(client.reference)
+        named = client.reference if tag is None else dataclasses.replace(client.reference, tag=tag, digest=None)
+        self.version = named.version
+        self.reference = str(named)
         # The manifest the reference names is fetched once, when it is resolved.
         self._manifests: dict[str, bytes] = {}
 
     def root_descriptor(self) -> dict[str, t.Any] | None:
-        found = self.client.get_manifest(self.client.reference.version)
+        found = self.client.get_manifest(self.version)
         if found is None:
             return None
         manifest, data = found
@@ -48,3 +52,7 @@ class RegistrySource:
         with self.client.open_blob(digest, size, f'Downloading {what}') as reply:
             # One byte more than declared is enough for the reader to refuse a longer blob; the rest is never read.
             yield DigestingReader(reply.body(limit=size + 1), digest, size, what)
+
+    def tagged(self, tag: str) -> RegistrySource:
+        # The same client, so a token for the repository serves both.
+        return RegistrySource(self.client, tag)

@@ -18,6 +18,7 @@ import typing as t
 from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies as deps
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SignatureError, SigningKeyError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.media_types import ANNOTATION_COSIGN_SIGNATURE
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, names_repository, repository_name
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import VerificationKey
 from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import parse_payload, signature_tag
 
@@ -31,10 +32,14 @@ _SHOWN_LIMIT = 200
 
 @dataclasses.dataclass(frozen=True)
 class FoundSignature:
-    """One layer of the ``.sig`` manifest: its payload blob and its signature annotation (None when it has none)."""
+    """One layer of the ``.sig`` manifest: its payload blob and its signature annotation (None when it has none).
+
+    ``problem`` says why the layer cannot be a signature at all (its type, its size), when it was not read for that.
+    """
 
     payload: bytes
     signature: str | None
+    problem: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +85,8 @@ def check_signature_count(count: int) -> None:
 
 
 def verify_signatures(found: t.Sequence[FoundSignature], manifest_digest: str, keys: t.Sequence[VerificationKey],
-                      repository: str | None = None) -> Verdict:
-    """Judge every signature found for ``manifest_digest``; ``repository`` also requires the payload to name it."""
+                      identity: ImageReference | None = None) -> Verdict:
+    """Judge every signature found for ``manifest_digest``; ``identity`` also requires the payload to name its repository."""
     deps.require_cryptography()
     if not keys:
         raise SigningKeyError('Verification needs at least one public key')
@@ -90,13 +95,15 @@ def verify_signatures(found: t.Sequence[FoundSignature], manifest_digest: str, k
     refusals: list[str] = []
     for number, signature in enumerate(found, start=1):
         try:
-            accepted.append(_judge(signature, manifest_digest, keys, repository))
+            accepted.append(_judge(signature, manifest_digest, keys, identity))
         except SignatureError as exc:
             refusals.append(f'signature {number}: {exc}')
     return Verdict(manifest_digest, tuple(key.key_id for key in keys), tuple(accepted), tuple(refusals), len(found))
 
 
-def _judge(found: FoundSignature, manifest_digest: str, keys: t.Sequence[VerificationKey], repository: str | None) -> AcceptedSignature:
+def _judge(found: FoundSignature, manifest_digest: str, keys: t.Sequence[VerificationKey], identity: ImageReference | None) -> AcceptedSignature:
+    if found.problem:
+        raise SignatureError(found.problem)
     der = _decode_signature(found.signature)
     key = _signing_key(der, found.payload, keys)
     try:
@@ -105,8 +112,8 @@ def _judge(found: FoundSignature, manifest_digest: str, keys: t.Sequence[Verific
         raise SignatureError(f'malformed payload: {exc}') from None
     if claim.manifest_digest != manifest_digest:
         raise SignatureError(f'digest mismatch: it covers {claim.manifest_digest}, not {manifest_digest}')
-    if repository is not None and claim.docker_reference != repository:
-        raise SignatureError(f'identity mismatch: it names {_shown(claim.docker_reference)}, not {repository!r}')
+    if identity is not None and not names_repository(claim.docker_reference, identity):
+        raise SignatureError(f'identity mismatch: it names {_shown(claim.docker_reference)}, not {repository_name(identity)!r}')
     return AcceptedSignature(key.key_id, claim.manifest_digest, claim.annotations)
 
 

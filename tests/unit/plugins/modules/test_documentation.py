@@ -10,7 +10,8 @@ import yaml
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
 MODULES = sorted((REPO_ROOT / 'plugins' / 'modules').glob('*.py'))
-IMAGE_MODULES = [path for path in MODULES if path.stem.startswith('wasm_image_')]
+# Every module that reads an image returns it; signing reads only the image's digest and its signatures.
+IMAGE_MODULES = [path for path in MODULES if path.stem.startswith('wasm_image_') and path.stem != 'wasm_image_sign']
 
 
 def _module_constant(path: pathlib.Path, name: str) -> str:
@@ -29,6 +30,12 @@ def test_image_return_value_is_the_shared_definition(module_path: pathlib.Path) 
     shared = yaml.safe_load((REPO_ROOT / 'docs' / 'image-return.yml').read_text(encoding='utf-8'))['image']
     documented = yaml.safe_load(_module_constant(module_path, 'RETURN'))['image']
     assert _without_returned(documented) == _without_returned(shared)
+
+
+def test_pull_and_info_document_their_signatures_alike() -> None:
+    documented = [yaml.safe_load(_module_constant(REPO_ROOT / 'plugins' / 'modules' / f'{name}.py', 'RETURN'))['signatures']
+                  for name in ('wasm_image_pull', 'wasm_image_info')]
+    assert documented[0] == documented[1]
 
 
 def test_the_registry_group_holds_exactly_the_modules_with_the_registry_options() -> None:

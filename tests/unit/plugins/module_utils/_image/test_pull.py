@@ -21,7 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.errors import Ima
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image import pull
 from ansible_collections.wasm.oci.plugins.module_utils._image.pull import (
-    PULL_ALWAYS, PULL_IF_NOT_PRESENT, PULL_POLICIES, present_image, pull_module, pull_policy, record_path,
+    PULL_ALWAYS, PULL_IF_NOT_PRESENT, PULL_POLICIES, existing_image, present_image, pull_module, pull_policy, record_path,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
@@ -98,7 +98,7 @@ def _pull(
     sha256: str | None = None, force: bool = False, check_mode: bool = False,
 ) -> tuple[bool, dict[str, t.Any]]:
     return pull_module(
-        source, str(dest), platform=platform, max_size=max_size, sha256=sha256, force=force, check_mode=check_mode,
+        source, existing_image(source, platform), str(dest), platform=platform, max_size=max_size, sha256=sha256, force=force, check_mode=check_mode,
     )
 
 

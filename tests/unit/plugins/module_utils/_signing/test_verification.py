@@ -10,6 +10,7 @@ import time
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SignatureError, SigningKeyError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import VerificationKey, load_private_key, load_public_key
 from ansible_collections.wasm.oci.plugins.module_utils._signing.signer import sign_payload
 from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import build_payload
@@ -78,9 +79,22 @@ def test_accepted_and_refused_signatures_side_by_side() -> None:
 
 
 def test_identity_is_checked_only_when_asked() -> None:
-    assert verify_signatures([VALID], SIGNED_DIGEST, [COSIGN], repository=SIGNED_REFERENCE).verified
-    verdict = verify_signatures([VALID], SIGNED_DIGEST, [COSIGN], repository='registry.test/other')
+    assert verify_signatures([VALID], SIGNED_DIGEST, [COSIGN], identity=parse_reference(SIGNED_REFERENCE + ':1.0')).verified
+    verdict = verify_signatures([VALID], SIGNED_DIGEST, [COSIGN], identity=parse_reference('registry.test/other'))
     assert _only_refusals(verdict) == (f"signature 1: identity mismatch: it names {SIGNED_REFERENCE!r}, not 'registry.test/other'",)
+
+
+@pytest.mark.parametrize('claimed', ['index.docker.io/library/envoy-filter', 'docker.io/library/envoy-filter', 'envoy-filter:1.0'])
+def test_identity_matches_docker_hub_however_it_is_spelled(claimed: str) -> None:
+    signing_key = load_private_key(private_pem(p256_key()), None, 'key')
+    payload = build_payload(claimed, SIGNED_DIGEST)
+    found = FoundSignature(payload, sign_payload(signing_key, payload))
+    assert verify_signatures([found], SIGNED_DIGEST, [signing_key.verification_key()], identity=parse_reference('envoy-filter')).verified
+
+
+def test_a_layer_that_cannot_be_a_signature_is_refused_with_its_problem() -> None:
+    verdict = verify_signatures([FoundSignature(b'', None, 'the layer is 104857600 bytes'), VALID], SIGNED_DIGEST, [COSIGN])
+    assert len(verdict.require_verified()) == 1 and verdict.refusals == ('signature 1: the layer is 104857600 bytes',)
 
 
 def test_no_signatures_names_the_tag_looked_for() -> None:
@@ -94,7 +108,8 @@ def test_sign_then_verify_round_trip_with_a_fresh_key() -> None:
     signing_key = load_private_key(private_pem(p256_key()), None, 'key')
     payload = build_payload('registry.test/filters/auth', SIGNED_DIGEST, {'ci': 'pipeline 12'})
     found = FoundSignature(payload, sign_payload(signing_key, payload))
-    verdict = verify_signatures([found], SIGNED_DIGEST, [COSIGN, signing_key.verification_key()], repository='registry.test/filters/auth')
+    verdict = verify_signatures([found], SIGNED_DIGEST, [COSIGN, signing_key.verification_key()],
+                                identity=parse_reference('registry.test/filters/auth'))
     assert [accepted.as_dict() for accepted in verdict.require_verified()] == [
         {'key': signing_key.key_id, 'digest': SIGNED_DIGEST, 'annotations': {'ci': 'pipeline 12'}}]
     tampered = FoundSignature(payload.replace(b'12', b'13'), found.signature)

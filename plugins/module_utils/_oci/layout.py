@@ -15,6 +15,7 @@ import os
 import shutil
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.small_file import read_small_file
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError
@@ -30,11 +31,10 @@ _INDEX_LIMIT = 16 * 1024 * 1024
 
 def _load_json_file(path: str, what: str) -> t.Any:
     try:
-        with open(path, 'rb') as stream:
-            data = stream.read(_INDEX_LIMIT + 1)
+        data = read_small_file(path, _INDEX_LIMIT)
     except OSError as exc:
         raise LayoutError(f'Cannot read {what} {path}: {exc.strerror}') from None
-    if len(data) > _INDEX_LIMIT:
+    if data is None:
         raise LayoutError(f'{what} {path} is larger than {_INDEX_LIMIT} bytes')
     return load_json(data, f'{what} {path}', LayoutError)
 

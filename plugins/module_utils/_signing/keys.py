@@ -16,6 +16,7 @@ import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies as deps
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SigningKeyError
+from ansible_collections.wasm.oci.plugins.module_utils._common.small_file import read_small_file
 
 # A PEM P-256 key is a few hundred bytes; a larger file is not a key (or is a file given by mistake).
 KEY_FILE_LIMIT = 64 * 1024
@@ -99,11 +100,10 @@ def _pem_text(source: str, what: str) -> tuple[str, str]:
         return source, f'{what} (PEM text)'
     named = f'{what} ({source})'
     try:
-        with open(source, 'rb') as stream:
-            data = stream.read(KEY_FILE_LIMIT + 1)
+        data = read_small_file(source, KEY_FILE_LIMIT)
     except OSError as exc:
         raise SigningKeyError(f'{named} cannot be read: {exc.strerror or exc}') from None
-    if len(data) > KEY_FILE_LIMIT:
+    if data is None:
         raise SigningKeyError(f'{named} is larger than {KEY_FILE_LIMIT} bytes, so it is not a PEM key file')
     # latin-1 maps every byte, so a binary file reaches the "not PEM" message instead of a decoding error.
     return data.decode('latin-1'), named

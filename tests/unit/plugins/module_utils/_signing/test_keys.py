@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import pathlib
 import re
+import subprocess
 import typing as t
 
 import pytest
@@ -131,3 +132,11 @@ def test_without_cryptography_the_package_to_install_is_named(monkeypatch: pytes
     monkeypatch.setattr(dependencies, 'HAS_CRYPTOGRAPHY', False)
     with pytest.raises(dependencies.MissingDependency, match='Signing or verifying images needs the Python package cryptography'):
         load_public_key(str(vector_path('cosign.pub')), 'verify_keys[0]')
+
+
+def test_key_id_is_what_openssl_and_sha256sum_print_for_the_public_key(tmp_path: pathlib.Path) -> None:
+    # docs/signing.md tells users to compute key ids this way.
+    public = tmp_path / 'key.pub'
+    public.write_text(public_pem(p256_key()), encoding='ascii')
+    der = subprocess.run(['openssl', 'pkey', '-pubin', '-in', str(public), '-outform', 'DER'], capture_output=True, check=True).stdout
+    assert load_public_key(str(public), 'verify_keys[0]').key_id == 'sha256:' + hashlib.sha256(der).hexdigest()

@@ -62,7 +62,7 @@ sanity: copied-collection
 
 integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
 	PATH=$(BIN):$$PATH PYTHONPATH=$(LINKED_COLLECTIONS) WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
-		$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
+		$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 tests/integration
 
 # Not a test: the wall time of a no-op run of the role beside a two-task playbook (see benchmarks/role_noop.py).
 bench-role: deps $(SAMPLE_FILTER)

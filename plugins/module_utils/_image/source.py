@@ -70,4 +70,3 @@ def open_source(module: AnsibleModule, requested: RequestedImage, missing_layout
     if layout is None:
         return None
     return LayoutDigestSource(layout, name) if name.digest else LayoutSource(layout, t.cast(str, name.tag), requested.reference)
-

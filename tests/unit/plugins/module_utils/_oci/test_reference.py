@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError
-from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, parse_reference, validate_tag
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, names_repository, parse_reference, repository_name, validate_tag
 
 DIGEST = 'sha256:' + 'ab' * 32
 
@@ -255,3 +255,24 @@ def test_garbage_after_an_ipv6_literal_is_named() -> None:
     with pytest.raises(InvalidReferenceError) as caught:
         parse_reference('[::1]x/repo')
     assert "'x'" in str(caught.value)
+
+
+@pytest.mark.parametrize(('reference', 'named'), [
+    ('registry.example.com:5000/filters/auth:1.0', 'registry.example.com:5000/filters/auth'),
+    ('envoy-filter@sha256:' + '0' * 64, 'index.docker.io/library/envoy-filter'),
+    ('docker.io/team/filter', 'index.docker.io/team/filter'),
+])
+def test_repository_name_is_what_cosign_signs(reference: str, named: str) -> None:
+    assert repository_name(parse_reference(reference)) == named
+
+
+@pytest.mark.parametrize(('text', 'expected'), [
+    ('index.docker.io/library/envoy-filter', True),
+    ('registry-1.docker.io/library/envoy-filter:2.0', True),
+    ('envoy-filter', True),
+    ('docker.io/other/envoy-filter', False),
+    ('ghcr.io/library/envoy-filter', False),
+    ('not a reference', False),
+])
+def test_names_repository_compares_docker_hub_however_it_is_spelled(text: str, expected: bool) -> None:
+    assert names_repository(text, parse_reference('envoy-filter:1.0')) is expected

@@ -14,7 +14,7 @@ import dataclasses
 import io
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError, SigningKeyError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError, SignatureError, SigningKeyError
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, repository_name
@@ -25,7 +25,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import Sign
 from ansible_collections.wasm.oci.plugins.module_utils._signing.signature_image import signature_image, signature_layer
 from ansible_collections.wasm.oci.plugins.module_utils._signing.signer import sign_payload
 from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import build_payload, signature_tag
-from ansible_collections.wasm.oci.plugins.module_utils._signing.verification import FoundSignature, verify_signatures
+from ansible_collections.wasm.oci.plugins.module_utils._signing.verification import MAX_SIGNATURES, FoundSignature, verify_signatures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +42,7 @@ def check_annotations(annotations: dict[str, t.Any] | None) -> dict[str, str]:
     """The user's annotations, which cosign keeps as strings and a verifier compares exactly."""
     for name, value in (annotations or {}).items():
         if not isinstance(value, str):
-            raise SigningKeyError(f'annotations.{name} is a {type(value).__name__}, not a string; quote it (for example {name}: "{value}")')
+            raise SigningKeyError(f'annotations.{name} must be a string, not {type(value).__name__}; quote it (for example {name}: "{value}")')
     return dict(annotations or {})
 
 
@@ -57,6 +57,10 @@ def sign_image(client: RegistryClient, key: SigningKey, annotations: dict[str, s
     before = [layer['digest'] for layer in stored.layers]
     if _already_signed(stored.found, image.digest, key, annotations, reference):
         return SigningOutcome(False, image.digest, tag, before, before)
+    if len(stored.layers) >= MAX_SIGNATURES:
+        raise SignatureError(f'{reference.registry}/{reference.repository}:{tag} already holds {len(stored.layers)} signatures, the most a '
+                             f'verifier reads ({MAX_SIGNATURES}); one more would make every signature of the image unverifiable. Delete '
+                             'the signature tag (or sign a new image) first')
 
     payload = build_payload(repository_name(reference), image.digest, annotations)
     layers = stored.layers + [signature_layer(payload, sign_payload(key, payload))]

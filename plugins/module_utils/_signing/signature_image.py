@@ -25,7 +25,7 @@ _ZERO_TIME = '0001-01-01T00:00:00Z'
 def signature_layers(data: bytes, what: str) -> list[dict[str, t.Any]]:
     """The layer descriptors of a ``.sig`` manifest, refused unread when there are more than any real image has."""
     layers = descriptor_list(parse_json_document(data, what), 'layers', what)
-    check_signature_count(len(layers))
+    check_signature_count(len(layers), what)
     return layers
 
 

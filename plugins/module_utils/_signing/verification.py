@@ -78,10 +78,10 @@ class Verdict:
         return self.accepted
 
 
-def check_signature_count(count: int) -> None:
+def check_signature_count(count: int, what: str = 'The signature manifest') -> None:
     """Refuse a ``.sig`` manifest with more layers than any real image has, before anything is fetched."""
     if count > MAX_SIGNATURES:
-        raise SignatureError(f'The signature manifest holds {count} signatures, more than the {MAX_SIGNATURES} allowed; refusing it unread')
+        raise SignatureError(f'{what} holds {count} signatures, more than the {MAX_SIGNATURES} allowed; refusing it unread')
 
 
 def verify_signatures(found: t.Sequence[FoundSignature], manifest_digest: str, keys: t.Sequence[VerificationKey],

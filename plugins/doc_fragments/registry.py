@@ -4,6 +4,27 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
+
+# Which registry each per-side option of a module that talks to two registries (wasm_image_copy) connects to.
+_SIDES = {
+    'src_registry': 'How to connect to the registry of O(src). Not used for a local layout.',
+    'dest_registry': 'How to connect to the registry of O(dest). Not used for a local layout. The credentials need push access.',
+}
+
+
+def _per_side(documentation: str) -> str:
+    """The options of ``documentation`` once per side, as suboptions of a dict: one text documents both forms."""
+    options = documentation.split('options:\n', 1)[1].split('requirements:\n', 1)[0]
+    names = '|'.join(re.findall(r'^  (\w+):$', options, re.MULTILINE))
+    sides = []
+    for side, description in _SIDES.items():
+        suboptions = re.sub(rf'O\(({names})\b', rf'O({side}.\1', options)
+        sides.append(f'  {side}:\n    description:\n      - {description}\n    type: dict\n    suboptions:\n'
+                     + textwrap.indent(suboptions, '    '))
+    return 'options:\n' + ''.join(sides) + 'requirements:\n  - requests\n'
+
 
 class ModuleDocFragment:
     """Options for connecting to an OCI registry."""
@@ -60,3 +81,8 @@ options:
 requirements:
   - requests
 """
+
+
+# Both sides of a copy, each with the options above: extends_documentation_fragment wasm.oci.registry.per_side.
+# Set after the class, whose body ansible-test's yamllint reads as literal strings only.
+ModuleDocFragment.PER_SIDE = _per_side(ModuleDocFragment.DOCUMENTATION)

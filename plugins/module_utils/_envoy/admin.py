@@ -62,8 +62,9 @@ class EnvoyAdmin:
         self._clock = clock
         self._sleep = sleep
 
-    def _get(self, path: str, query: dict[str, str]) -> t.Any:
-        """The JSON document at ``path``; ConnectionRefusedError when nothing listens."""
+    def _get(self, path: str, query: dict[str, str], absent_status: int | None = None) -> t.Any:
+        """The JSON document at ``path``; None when Envoy answers ``absent_status``; ConnectionRefusedError when nothing
+        listens."""
         host, port = parse_address(self.address, 'admin address')
         connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
         try:
@@ -78,6 +79,8 @@ class EnvoyAdmin:
             raise AdminError(f'Envoy admin at {self.address} {what}; Envoy may be running, so nothing was changed') from None
         finally:
             connection.close()
+        if status == absent_status:
+            return None
         if status != 200:
             raise AdminError(f'Envoy admin at {self.address} answered HTTP {status} for {path}: is it the admin address of Envoy?')
         if len(data) > MAX_ANSWER_BYTES:
@@ -97,20 +100,41 @@ class EnvoyAdmin:
             raise AdminError(f'{self.address} answered /server_info without command_line_options: it is not an Envoy admin interface')
         return info
 
-    def counters(self, prefix: str) -> UpdateCounters | None:
-        """The update counters under ``prefix``; None when Envoy has none (it does not use that file)."""
+    def _stopped(self) -> AdminError:
+        return AdminError(f'Envoy admin at {self.address} stopped answering (connection refused): did Envoy exit?')
+
+    def stats(self, pattern: str) -> dict[str, t.Any]:
+        """Every stat whose name matches the regular expression ``pattern`` (Envoy's /stats filter), by name."""
         try:
-            document = self._get('/stats', {'format': 'json', 'filter': '^' + prefix.replace('.', r'\.')})
+            document = self._get('/stats', {'format': 'json', 'filter': pattern})
         except ConnectionRefusedError:
-            raise AdminError(f'Envoy admin at {self.address} stopped answering (connection refused): did Envoy exit?') from None
+            raise self._stopped() from None
         stats = document.get('stats') if isinstance(document, dict) else None
         if not isinstance(stats, list):
             raise AdminError(f'Envoy admin at {self.address} sent stats that are not a JSON object with a stats list')
-        values = {str(item.get('name'))[len(prefix):]: item.get('value') for item in stats
-                  if isinstance(item, dict) and str(item.get('name', '')).startswith(prefix)}
+        # Histograms come as one item without a name.
+        return {item['name']: item.get('value') for item in stats if isinstance(item, dict) and isinstance(item.get('name'), str)}
+
+    def counters(self, prefix: str) -> UpdateCounters | None:
+        """The update counters under ``prefix``; None when Envoy has none (it does not use that file)."""
+        values = {name[len(prefix):]: value for name, value in self.stats('^' + prefix.replace('.', r'\.')).items() if name.startswith(prefix)}
         if not values:
             return None
         return UpdateCounters(_count(values.get(SUCCESS)), _count(values.get(REJECTED)), str(values.get(VERSION) or ''))
+
+    def config_dump(self, mask: str) -> list[dict[str, t.Any]]:
+        """The configs of /config_dump that have the fields ``mask`` names (comma-separated, of one config type, such as
+        ``ecds_filters``), with only those fields; [] when no config has them, which Envoy answers with HTTP 400."""
+        try:
+            document = self._get('/config_dump', {'mask': mask}, absent_status=400)
+        except ConnectionRefusedError:
+            raise self._stopped() from None
+        if document is None:
+            return []
+        configs = document.get('configs') if isinstance(document, dict) else None
+        if not isinstance(configs, list):
+            raise AdminError(f'Envoy admin at {self.address} sent a config dump that is not a JSON object with a configs list')
+        return [config for config in configs if isinstance(config, dict)]
 
     def wait_for_update(self, prefix: str, before: UpdateCounters, timeout: float, version: str | None = None) -> str | None:
         """Wait until Envoy applied (SUCCESS; with ``version``, that version) or rejected (REJECTED) a new file.

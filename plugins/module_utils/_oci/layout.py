@@ -20,13 +20,14 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file impor
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import load_json, read_small_blob
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout_name import LayoutName
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout_name import LAYOUT_TRANSPORT, LayoutName
 from ansible_collections.wasm.oci.plugins.module_utils._oci.media_types import ANNOTATION_REF_NAME, OCI_INDEX
 
 LAYOUT_MARKER = 'oci-layout'
 INDEX_FILE = 'index.json'
 _LAYOUT_VERSION = {'imageLayoutVersion': '1.0.0'}
 _INDEX_LIMIT = 16 * 1024 * 1024
+_STREAM_CHUNK = 1024 * 1024
 
 
 def _load_json_file(path: str, what: str) -> t.Any:
@@ -101,6 +102,19 @@ class OciLayout:
         path = self.blob_path(digest)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         write_atomically(path, data)
+
+    def write_blob_stream(self, digest: str, size: int, stream: t.Any) -> None:
+        """Store the blob ``stream`` gives as it arrives; it is renamed into place only once all of it matched ``digest``
+        and ``size``, so a failure leaves no partial blob and the layout as it was."""
+        path = self.blob_path(digest)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        reader = DigestingReader(stream, digest, size, f'Blob {digest} for OCI layout {self.path}')
+        with atomic_writer(path) as target:
+            chunk = reader.read(_STREAM_CHUNK)
+            while chunk:
+                target.write(chunk)
+                chunk = reader.read(_STREAM_CHUNK)
+            reader.verify()
 
     def set_tag(self, tag: str, descriptor: dict[str, t.Any]) -> None:
         """Point ``tag`` at ``descriptor``, replacing what it named before."""
@@ -188,6 +202,56 @@ class LayoutSource:
 
     def tagged(self, tag: str) -> LayoutSource:
         return LayoutSource(self.layout, tag)
+
+
+class LayoutSink:
+    """A local OCI layout, as where a copy writes (see _oci/copy.py); it is made on the first write if it does not exist.
+
+    Each blob and manifest is renamed into place once complete, and a tag is set last, so a copy that fails midway
+    leaves the layout valid, every tag naming what it named before. Use it as a context manager: when the copy fails,
+    a layout the sink made is removed again.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.reference = f'{LAYOUT_TRANSPORT}{path}'
+        self._layout = existing_layout(path)
+        self._creation = contextlib.ExitStack()
+
+    def __enter__(self) -> LayoutSink:
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> bool:
+        return self._creation.__exit__(*exc_info)
+
+    def _writable(self) -> OciLayout:
+        if self._layout is None:
+            self._layout = self._creation.enter_context(open_or_create_layout(self.path))
+        return self._layout
+
+    def find_tag(self, tag: str) -> dict[str, t.Any] | None:
+        return self._layout.find(tag) if self._layout is not None else None
+
+    def has_manifest(self, descriptor: dict[str, t.Any]) -> bool:
+        # A manifest in a layout is a blob; a layout written blobs first has every blob of a manifest it holds.
+        return self.has_blob(descriptor)
+
+    def has_blob(self, descriptor: dict[str, t.Any]) -> bool:
+        return self._layout is not None and self._layout.has_blob(descriptor['digest'], descriptor['size'])
+
+    def mount_blob(self, descriptor: dict[str, t.Any]) -> bool:
+        return False
+
+    def write_blob(self, descriptor: dict[str, t.Any], open_blob: t.Callable[[], t.Any]) -> None:
+        layout = self._writable()
+        with open_blob() as stream:
+            layout.write_blob_stream(descriptor['digest'], descriptor['size'], stream)
+
+    def put_manifest(self, descriptor: dict[str, t.Any], data: bytes, tag: str | None) -> None:
+        self._writable().write_blob(descriptor['digest'], data)
+        if tag is not None:
+            # index.json as it is now, not as it was when the copy began: another writer may have tagged meanwhile.
+            OciLayout(self.path).set_tag(tag, descriptor)
 
 
 def store_image(path: str, tag: str, manifest_descriptor: dict[str, t.Any], blobs: dict[str, bytes]) -> None:

@@ -10,8 +10,9 @@ import yaml
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[4]
 MODULES = sorted((REPO_ROOT / 'plugins' / 'modules').glob('*.py'))
-# Every module that reads an image returns it; signing reads only the image's digest and its signatures.
-IMAGE_MODULES = [path for path in MODULES if path.stem.startswith('wasm_image_') and path.stem != 'wasm_image_sign']
+# Every module that reads an image returns it; signing reads only the image's digest and its signatures, and copying
+# moves the image's bytes without reading them as a Wasm image.
+IMAGE_MODULES = [path for path in MODULES if path.stem.startswith('wasm_image_') and path.stem not in ('wasm_image_sign', 'wasm_image_copy')]
 
 
 def _module_constant(path: pathlib.Path, name: str) -> str:

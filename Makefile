@@ -60,9 +60,9 @@ sanity: copied-collection
 	tests/harness/provide-get-pip $(BIN)/python
 	cd $(COPIED_COLLECTION) && $(BIN)/ansible-test sanity --python 3.11 --color no
 
-integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
+integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm $(FILTERS)/always_503.wasm
 	PATH=$(BIN):$$PATH PYTHONPATH=$(LINKED_COLLECTIONS) WASM_OCI_FILTERS=$(FILTERS) WASM_OCI_COLLECTIONS=$(LINKED_COLLECTIONS) \
-		$(BIN)/python -m pytest -q -p no:cacheprovider --durations=30 tests/integration
+		$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/integration
 
 # Not a test: the wall time of a no-op run of the role beside a two-task playbook (see benchmarks/role_noop.py).
 bench-role: deps $(SAMPLE_FILTER)

@@ -230,7 +230,9 @@ table:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import EnvoyAdmin
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.inventory import ask_envoy, check_expected, judge, read_host, table_lines
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.drift import check_expected, judge, table_lines
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.envoy_view import ask_envoy
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_filters import read_host
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 

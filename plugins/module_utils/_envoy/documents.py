@@ -479,7 +479,7 @@ def _config_source_path(source: t.Any) -> str | None:
     return os.path.normpath(path) if isinstance(path, str) and path else None
 
 
-def _objects(document: t.Any) -> t.Iterator[dict[str, t.Any]]:
+def every_mapping(document: t.Any) -> t.Iterator[dict[str, t.Any]]:
     """Every mapping in ``document``, however deep."""
     if isinstance(document, dict):
         yield document
@@ -489,19 +489,19 @@ def _objects(document: t.Any) -> t.Iterator[dict[str, t.Any]]:
     else:
         return
     for value in values:
-        yield from _objects(value)
+        yield from every_mapping(value)
 
 
 def referenced_ecds_paths(document: t.Any) -> set[str]:
     """The files every ``config_discovery`` in ``document`` reads, wherever it sits."""
     paths = (_config_source_path(discovery.get('config_source'))
-             for discovery in (item.get('config_discovery') for item in _objects(document)) if isinstance(discovery, dict))
+             for discovery in (item.get('config_discovery') for item in every_mapping(document)) if isinstance(discovery, dict))
     return {path for path in paths if path}
 
 
 def module_files(document: t.Any) -> set[str]:
     """The local module files every Wasm VM in ``document`` loads (``code.local.filename``)."""
-    locals_ = (item['local'] for item in _objects(document) if isinstance(item.get('local'), dict))
+    locals_ = (item['local'] for item in every_mapping(document) if isinstance(item.get('local'), dict))
     return {os.path.normpath(local['filename']) for local in locals_ if isinstance(local.get('filename'), str) and local['filename']}
 
 

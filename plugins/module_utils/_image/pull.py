@@ -13,18 +13,15 @@ an image pinned by digest whose module the file still holds needs no registry at
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, file_sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ResolvedImage, describe, module_layer, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, ContentSource, load_json
-
-_CHUNK = 1024 * 1024
 
 PULL_ALWAYS = 'always'
 PULL_IF_NOT_PRESENT = 'if_not_present'
@@ -38,15 +35,11 @@ def record_path(dest: str) -> str:
 
 def _file_digest(path: str) -> str | None:
     try:
-        with open(path, 'rb') as stream:
-            digest = hashlib.sha256()
-            while chunk := stream.read(_CHUNK):
-                digest.update(chunk)
+        return file_sha256_digest(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise WasmOciError(f'Cannot read dest {path}: {exc.strerror}') from None
-    return 'sha256:' + digest.hexdigest()
 
 
 def _read_record(dest: str) -> dict[str, t.Any]:

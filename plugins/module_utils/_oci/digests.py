@@ -21,6 +21,18 @@ def sha256_digest(data: bytes) -> str:
     return 'sha256:' + hashlib.sha256(data).hexdigest()
 
 
+def file_sha256_digest(path: str) -> str:
+    """The sha256 digest of the file at ``path``, read in chunks so that a large module never sits in memory whole.
+
+    Raises OSError when the file cannot be read: callers decide what a missing or unreadable file means.
+    """
+    hasher = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        while chunk := stream.read(_CHUNK):
+            hasher.update(chunk)
+    return 'sha256:' + hasher.hexdigest()
+
+
 def validate_digest(digest: str, what: str) -> str:
     """Return ``digest`` if it is a well-formed sha256 digest, else raise naming ``what``."""
     if not isinstance(digest, str) or not SHA256_DIGEST.fullmatch(digest):

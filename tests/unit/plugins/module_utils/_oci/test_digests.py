@@ -7,11 +7,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pathlib
 import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, file_sha256_digest, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 
 EMPTY_SHA256 = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
@@ -140,3 +141,19 @@ def test_a_long_or_structured_digest_is_named_by_its_type_not_copied_into_the_me
     with pytest.raises(ImageFormatError, match=f'^Layer 3 has digest of type {type(digest).__name__}, which is not of the form') as caught:
         validate_digest(digest, 'Layer 3')
     assert len(str(caught.value)) < 200
+
+
+def test_file_sha256_digest_reads_a_file_larger_than_one_chunk(tmp_path: pathlib.Path) -> None:
+    data = bytes(range(256)) * (5 * 1024 + 3)
+    path = tmp_path / 'module.wasm'
+    path.write_bytes(data)
+    assert file_sha256_digest(str(path)) == sha256_digest(data)
+    (tmp_path / 'empty').write_bytes(b'')
+    assert file_sha256_digest(str(tmp_path / 'empty')) == EMPTY_SHA256
+
+
+def test_file_sha256_digest_leaves_a_missing_or_unreadable_file_to_its_caller(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        file_sha256_digest(str(tmp_path / 'none'))
+    with pytest.raises(IsADirectoryError):
+        file_sha256_digest(str(tmp_path))

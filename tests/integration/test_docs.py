@@ -9,7 +9,9 @@ import pytest
 # Each module, and a return value its docs must show.
 MODULES = {
     'wasm.oci.envoy_wasm_filters': 'image',
+    'wasm.oci.envoy_wasm_gate': 'wasm_failure_counters',
     'wasm.oci.envoy_wasm_info': 'filters',
+    'wasm.oci.envoy_wasm_rollback': 'filters',
     'wasm.oci.wasm_image_build': 'image',
     'wasm.oci.wasm_image_copy': 'digest',
     'wasm.oci.wasm_image_info': 'image',

@@ -3,6 +3,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """One run against one Envoy: under its lock, find out whether it runs, plan, validate, apply, record, prune.
 
+The lock, finding the running Envoy, confirming earlier writes and the transaction with its record are the frame
+every change runs in (host_change.py); what is here is the rollout's own: the plan, the modules, the kept
+``.previous`` copies, modes and pruning.
+
 Every step that cannot prove what it needs fails with nothing changed: an admin address that
 answers but is not this Envoy's, a user-owned bootstrap that names another admin address, a
 validation asked for with no Envoy binary, a module that is missing or damaged.
@@ -10,24 +14,21 @@ validation asked for with no Envoy binary, a module that is missing or damaged.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import re
 import stat
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import SUCCESS, EnvoyAdmin
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, wait_healthy
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import EnvoyAdmin
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_change import HostChange
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
     PREVIOUS_SUFFIX,
     bootstrap_ecds_paths,
     ecds_file_names,
-    load_document,
     modules_in_use,
     read_bytes,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_FILE, envoy_lock
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import (
     check_filter_module,
     stale_pulled_copies,
@@ -35,20 +36,10 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store impor
     unused_modules,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
-    RESTART_MARK,
-    read_unconfirmed,
-    take_pending_restart,
-    write_unconfirmed,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address, current_bootstrap, running_envoy
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import RolledBack, Transaction
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import RESTART_MARK, write_unconfirmed
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import RunCommand, validate_managed
-from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
-
-# What atomic_writer leaves behind when its process is killed between creating and renaming.
-_STALE_TEMPORARY = re.compile(r'\..+\.(yaml|yaml\.previous|json)\.[A-Za-z0-9_]{8}\.tmp')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,35 +129,23 @@ class ModulesMissing(Exception):
         self.missing = missing
 
 
-class Deployment:
+class Deployment(HostChange[Outcome]):
     def __init__(self, settings: Settings, run_command: RunCommand, check_mode: bool, tmpdir: str | None = None) -> None:
+        super().__init__(settings.paths, settings.admin_address, settings.verify_timeout, settings.health_check, check_mode)
         self.settings = settings
-        self.paths = settings.paths
         self.run_command = run_command
-        self.check_mode = check_mode
         self.tmpdir = tmpdir
 
-    def run(self) -> Outcome:
-        # Check mode creates nothing, not even the lock file: where there is none, no run has ever held it.
-        if self.check_mode and not os.path.exists(os.path.join(self.paths.config_dir, LOCK_FILE)):
-            return self._locked()
+    def _prepare(self) -> None:
         if not self.check_mode:
             os.makedirs(self.paths.ecds_dir, exist_ok=True)
-        with envoy_lock(self.paths.config_dir):
-            if not self.check_mode:
-                self._remove_stale_temporaries()
-            return self._locked()
+
+    def _ownership(self, path: str) -> tuple[int | None, int | None]:
+        return self.settings.mode, self.settings.group
 
     def _locked(self) -> Outcome:
         settings = self.settings
-        managed_node = settings.managed.node_id if settings.managed else None
-        bootstrap = current_bootstrap(self.paths.bootstrap, settings.managed is not None)
-        unconfirmed = read_unconfirmed(self.paths.config_dir)
-        previous_admin = take_pending_restart(unconfirmed, self.paths.bootstrap)
-        admin = running_envoy(self.paths.bootstrap, bootstrap, settings.admin_address, managed_node, previous_admin)
-        if previous_admin is not None and not self.check_mode:
-            # The Envoy of the old admin address is gone: it restarted with the bootstrap, or stopped.
-            write_unconfirmed(self.paths.config_dir, unconfirmed)
+        bootstrap, unconfirmed, admin = self._connect(settings.managed.node_id if settings.managed else None)
         plan = plan_filters(settings.filters, self._images(), self.paths, read_bytes, ecds_file_names(self.paths.ecds_dir),
                             managed=settings.managed, purge=settings.purge,
                             bootstrap_uses=None if settings.managed else bootstrap_ecds_paths(bootstrap))
@@ -187,10 +166,8 @@ class Deployment:
         outcome = Outcome(plan, self.paths, self.check_mode, admin is not None, set(unconfirmed), restart_needed, stored)
         if plan.changes and not self.check_mode:
             self._apply(plan, admin, admin_address(bootstrap, settings.admin_address), unconfirmed, outcome)
-        if admin is None and plan.changes:
-            outcome.warnings.append(f'Envoy is not running (nothing listens on {admin_address(bootstrap, settings.admin_address)}, the admin address '
-                                    'of its bootstrap): the files were written unconfirmed; the next run with Envoy running '
-                                    'checks them')
+        if admin is None and plan.changes and not self.check_mode:
+            outcome.warnings.append(self.stopped_warning(bootstrap))
         outcome.reset_modes = self._reset_modes(plan)
         if settings.prune:
             outcome.removed_modules = self._prune(plan)
@@ -228,49 +205,6 @@ class Deployment:
             raise ModulesMissing(missing)
         return stored
 
-    def _write(self, path: str, data: bytes | None) -> None:
-        if data is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-        else:
-            write_atomically(path, data, self.settings.mode, self.settings.group)
-
-    def _confirm_earlier(self, admin: EnvoyAdmin, pending: dict[str, str], unconfirmed: dict[str, str],
-                         changing: set[str]) -> dict[str, str]:
-        """Check the files written while Envoy was stopped (or by a run that was killed) against what Envoy runs.
-
-        A file this run replaces only counts as confirmed (so it may become ``.previous``) when Envoy runs it already."""
-        remaining = dict(unconfirmed)
-        for path, watch in pending.items():
-            data = read_bytes(path)
-            document = load_document(path) if data is not None else None
-            version = document.get('version_info') if isinstance(document, dict) else None
-            before = admin.counters(watch)
-            if data is None or (before is not None and before.version == version):
-                del remaining[path]
-                continue
-            if path in changing:
-                continue
-            if before is None:
-                raise WasmOciError(f'Envoy runs, but does not use {path}, written while it was stopped: its bootstrap gained the '
-                                   'entry after Envoy started. Restart Envoy so it reads its bootstrap, then run again; nothing was changed')
-            if admin.wait_for_update(watch, before, self.settings.verify_timeout, version) != SUCCESS:
-                running = before.version if before else 'nothing'
-                raise WasmOciError(f'{path} was written while Envoy was stopped or busy, and Envoy now runs {running or "nothing"} '
-                                   f'from it, not version {version}: it rejected the file, or its bootstrap does not use it. '
-                                   'Envoy logs why; fix the filter and run again; nothing was changed')
-            del remaining[path]
-        if remaining != unconfirmed and self.settings.health_check is not None and not changing:
-            # Envoy took these files when it started, unchecked: the health check is as due as after a swap (which, when
-            # this run changes files, checks them all).
-            problem = wait_healthy(self.settings.health_check)
-            if problem:
-                raise WasmOciError(f'Envoy runs the files written while it was stopped ({", ".join(sorted(set(unconfirmed) - set(remaining)))}), '
-                                   f'but the health check fails: {problem}; nothing was changed, and they stay unconfirmed')
-        if remaining != unconfirmed and not self.check_mode:
-            write_unconfirmed(self.paths.config_dir, remaining)
-        return remaining
-
     def _onboard(self, plan: Plan, unconfirmed: dict[str, str]) -> t.NoReturn:
         """Write the ECDS files a user-owned bootstrap does not use yet, then stop with the entries to paste."""
         if not self.check_mode and plan.onboarding:
@@ -301,18 +235,7 @@ class Deployment:
                                 'the envoy_filter role does; a concurrent run may have pruned it: run again); nothing was written')
 
     def _apply(self, plan: Plan, admin: EnvoyAdmin | None, running_address: str, unconfirmed: dict[str, str], outcome: Outcome) -> None:
-        intent = dict(unconfirmed, **{change.path: change.watch for change in plan.changes if change.watch and change.new is not None})
-        write_unconfirmed(self.paths.config_dir, intent)
-        try:
-            left = Transaction(admin, self._write, self.settings.verify_timeout).apply(
-                plan.changes, self.settings.health_check)
-        except RolledBack as exc:
-            # Files Envoy may not have taken back stay recorded, so the next run checks them.
-            write_unconfirmed(self.paths.config_dir, dict(unconfirmed, **{path: intent[path] for path in exc.unsettled if path in intent}))
-            raise
-        except BaseException:
-            write_unconfirmed(self.paths.config_dir, unconfirmed)
-            raise
+        left, remaining = self._transact(plan.changes, admin, unconfirmed)
         left_paths = {change.path for change in left}
         if admin is not None:
             for path, data in plan.previous_copies:
@@ -320,16 +243,13 @@ class Deployment:
                 # Only a version Envoy had confirmed is kept as the last confirmed one.
                 if replaced not in left_paths and replaced not in unconfirmed:
                     self._write(path, data)
-        changing = {change.path for change in plan.changes}
-        remaining = {path: watch for path, watch in intent.items() if path in left_paths or path not in changing}
         outcome.unconfirmed = set(remaining)
         if outcome.restart_needed and running_address != self.settings.admin_address:
             # Until Envoy restarts, its admin answers where the old bootstrap said, not where the file now says.
             remaining[self.paths.bootstrap] = RESTART_MARK + running_address
         write_unconfirmed(self.paths.config_dir, remaining)
         if admin is not None and left:
-            outcome.warnings.append('Envoy runs, but does not use ' + ', '.join(change.path for change in left) +
-                                    ' (no counters): its bootstrap does not reference them yet; they stay unconfirmed')
+            outcome.warnings.append(self.unused_warning(left))
 
     def _reset_modes(self, plan: Plan) -> list[str]:
         """Give every file holding plugin configuration the mode and group asked for, if it has others."""
@@ -368,12 +288,3 @@ class Deployment:
                 except OSError as exc:
                     raise WasmOciError(f'Cannot remove the unused module {path}: {exc.strerror}') from None
         return unused
-
-    def _remove_stale_temporaries(self) -> None:
-        # Only the directories this lock guards; a module directory may be shared with other Envoys.
-        for directory in (self.paths.config_dir, self.paths.ecds_dir):
-            with contextlib.suppress(FileNotFoundError):
-                for name in os.listdir(directory):
-                    if _STALE_TEMPORARY.fullmatch(name):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(os.path.join(directory, name))

@@ -67,6 +67,20 @@ def settings_from(params: dict[str, t.Any], find_on_path: t.Callable[[str], str 
     )
 
 
+def confirmation_argument_spec() -> dict[str, t.Any]:
+    """The options that say how Envoy confirms a change, the same for every module that changes an Envoy."""
+    return dict(
+        admin_address=dict(type='str', default='127.0.0.1:9901'),
+        verify_timeout=dict(type='float', default=15.0),
+        health_check=dict(type='dict', options=dict(
+            url=dict(type='str', required=True),
+            status=dict(type='int', default=200),
+            headers=dict(type='dict', default={}),
+            timeout=dict(type='float', default=10.0),
+        )),
+    )
+
+
 def argument_spec() -> dict[str, t.Any]:
     """envoy_wasm_filters' argument spec, beside the code that turns the parameters into settings."""
     return dict(
@@ -95,15 +109,8 @@ def argument_spec() -> dict[str, t.Any]:
             listener_address=dict(type='str', default='127.0.0.1:10000'),
             upstream=dict(type='str'),
         )),
-        admin_address=dict(type='str', default='127.0.0.1:9901'),
         validate_with=dict(type='str'),
-        verify_timeout=dict(type='float', default=15.0),
-        health_check=dict(type='dict', options=dict(
-            url=dict(type='str', required=True),
-            status=dict(type='int', default=200),
-            headers=dict(type='dict', default={}),
-            timeout=dict(type='float', default=10.0),
-        )),
+        **confirmation_argument_spec(),
         prune=dict(type='bool', default=True),
         purge=dict(type='bool', default=False),
         show_config=dict(type='bool', default=False),

@@ -124,6 +124,10 @@ class WasmImageSigner:
         if is_layout_name(name):
             raise WasmOciError(f'name {name} is an image in a local layout; only images in a registry are signed, as cosign '
                                'signs them. Push it first (wasm.oci.wasm_image_push), then sign the pushed image')
+        if self.params['key'].lstrip().startswith('-----BEGIN'):
+            # key is not no_log (a path is no secret), so its text would be logged with the task's arguments.
+            raise WasmOciError('key takes the path of the private key file, not the key itself, which would be logged '
+                               'with the task\'s arguments; write it to a file readable only by you and give its path')
         reference = parse_reference(name)
         annotations = check_annotations(self.params['annotations'])
         key = load_private_key(self.params['key'], self.params['key_passphrase'], 'key')

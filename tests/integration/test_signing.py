@@ -186,6 +186,7 @@ def _sign(scene: Scene, environment: dict[str, str]) -> None:
         'bad key: P-384': sign_task(unsigned, keys['p384']),
         'bad key: wrong passphrase': sign_task(unsigned, keys['release'], key_passphrase='not the passphrase'),
         'bad key: cosign format': sign_task(unsigned, keys['cosign']),
+        'bad key: PEM text instead of a path': sign_task(unsigned, keys['ci'].read_text(encoding='ascii')),
         'sign index: by tag': sign_task(scene.ref(INDEX), keys['ci']),
         'sign basic: with credentials': sign_task(scene.basic.ref(f'{BASIC}:v1'), keys['ci'], scene.basic),
         'sign layout: refused': sign_task(f'oci:{scene.workdir / "nothing"}:v1', keys['ci']),
@@ -394,6 +395,11 @@ def test_other_bad_signing_keys_are_refused_clearly(scene: Scene, name: str) -> 
     with pytest.raises(SigningKeyError) as caught:
         load_private_key(str(scene.keys[name]), None, 'key')
     assert str(caught.value).startswith(f'key ({scene.keys[name]}) {BAD_KEYS_IN_PROCESS[name]}')
+
+
+def test_a_private_key_given_as_text_is_refused_unprinted(scene: Scene) -> None:
+    message = refused(scene.results['bad key: PEM text instead of a path'], 'key takes the path of the private key file')
+    assert 'BEGIN' not in message
 
 
 def test_bad_signing_keys_write_nothing_to_the_registry(scene: Scene) -> None:

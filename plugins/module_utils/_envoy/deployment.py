@@ -237,12 +237,12 @@ class Deployment(HostChange[Outcome]):
     def _apply(self, plan: Plan, admin: EnvoyAdmin | None, running_address: str, unconfirmed: dict[str, str], outcome: Outcome) -> None:
         left, remaining = self._transact(plan.changes, admin, unconfirmed)
         left_paths = {change.path for change in left}
-        if admin is not None:
-            for path, data in plan.previous_copies:
-                replaced = path[:-len(PREVIOUS_SUFFIX)]
-                # Only a version Envoy had confirmed is kept as the last confirmed one.
-                if replaced not in left_paths and replaced not in unconfirmed:
-                    self._write(path, data)
+        for path, data in plan.previous_copies:
+            replaced = path[:-len(PREVIOUS_SUFFIX)]
+            # Only a version Envoy had confirmed is kept as the last confirmed one. Otherwise an older .previous would
+            # now be two versions back, and a rollback would silently skip one: it goes instead.
+            confirmed_swap = admin is not None and replaced not in left_paths and replaced not in unconfirmed
+            self._write(path, data if confirmed_swap else None)
         outcome.unconfirmed = set(remaining)
         if outcome.restart_needed and running_address != self.settings.admin_address:
             # Until Envoy restarts, its admin answers where the old bootstrap said, not where the file now says.

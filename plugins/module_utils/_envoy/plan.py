@@ -133,9 +133,16 @@ def _canonical(reference: str) -> str:
 def find_image(reference: str, images: t.Sequence[dict[str, t.Any]]) -> dict[str, t.Any]:
     """The description (as wasm_image_pull returns it) of the image ``reference`` names."""
     wanted = _canonical(reference)
-    for image in images:
-        if isinstance(image, dict) and isinstance(image.get('reference'), str) and _canonical(image['reference']) == wanted:
-            return image
+    found = [image for image in images
+             if isinstance(image, dict) and isinstance(image.get('reference'), str) and _canonical(image['reference']) == wanted]
+    digests = sorted({str(image.get('digest')) for image in found})
+    if len(digests) > 1:
+        # Two pulls of one tag (for filters with different verify_keys) that met different images: the tag moved
+        # between them, and a filter could get an image its own keys never verified.
+        raise PlanError(f'The pulls of {reference} name different images ({", ".join(digests)}): its tag moved during this run. '
+                        'Run again, or pin the image by digest; nothing was written')
+    if found:
+        return found[0]
     raise PlanError(f'No description of the image {reference} among images; pull it first and pass its result\'s image '
                     '(the envoy_filter role does); nothing was written')
 

@@ -48,9 +48,11 @@ def check_annotations(annotations: dict[str, t.Any] | None) -> dict[str, str]:
 
 def sign_image(client: RegistryClient, key: SigningKey, annotations: dict[str, str], check_mode: bool) -> SigningOutcome:
     reference = client.reference
-    image = client.head_manifest(reference.version)
-    if image is None:
+    # The manifest itself, hashed here: the digest signed is never only what a header says.
+    found = client.get_manifest(reference.version)
+    if found is None:
         raise RegistryError(f'{reference} does not exist: no such tag or digest; push the image before signing it')
+    image = found[0]
     tag = signature_tag(image.digest)
     source = RegistrySource(client)
     stored = stored_signatures(source, image.digest)

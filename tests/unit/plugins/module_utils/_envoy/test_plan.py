@@ -218,6 +218,13 @@ def test_images_are_found_by_canonical_reference(make_image: t.Any, wanted: str,
     assert find_image(wanted, ['not a description', {'reference': None}, make_image('x:2', DIGEST_B), image]) is image
 
 
+def test_two_pulls_of_one_tag_that_met_different_images_are_refused(make_image: t.Any) -> None:
+    first, again = make_image('x:1', DIGEST_A, manifest='sha256:' + 'e' * 64), make_image('x:1', DIGEST_B, manifest='sha256:' + 'f' * 64)
+    assert find_image('x:1', [first, dict(first)]) is first
+    with pytest.raises(PlanError, match='^The pulls of x:1 name different images .*its tag moved during this run'):
+        find_image('x:1', [first, again])
+
+
 @pytest.mark.parametrize('wanted', ['x:2', 'ghcr.io/library/x:1', 'oci:/srv/layout:2'])
 def test_an_image_without_a_description_is_an_error(host: Host, make_image: t.Any, make_filter: t.Any, wanted: str) -> None:
     images = [make_image('x:1', DIGEST_A), make_image('oci:/srv/layout:1', DIGEST_B)]

@@ -314,8 +314,8 @@ def test_with_envoy_running_every_change_is_confirmed_and_replaced_files_are_kep
     assert pathlib.Path(paths.ecds('a') + '.previous').read_bytes() == first
 
 
-def test_a_change_envoy_did_not_confirm_leaves_no_previous_version_two_versions_back(run: Run, paths: Paths, envoy: t.Any,
-                                                                                    make_filter: t.Any) -> None:
+def test_a_change_envoy_did_not_confirm_leaves_no_previous_version_two_versions_back(
+        run: Run, paths: Paths, envoy: t.Any, make_filter: t.Any) -> None:
     run()
     run.set(filters=[make_filter('a', image=REFERENCE, configuration={'header': 'x'})])
     run()

@@ -20,6 +20,7 @@ description:
     file is kept as C(<name>.yaml.previous) after a confirmed swap.
 extends_documentation_fragment:
   - wasm.oci.attributes
+  - wasm.oci.envoy_confirmation
 attributes:
   check_mode:
     support: full
@@ -139,40 +140,11 @@ options:
       upstream:
         description: C(host:port) every request goes to; without it Envoy answers 200 itself.
         type: str
-  admin_address:
-    description:
-      - IP address and port of Envoy's admin interface. A managed bootstrap gets it; a user-owned one must name it.
-    type: str
-    default: 127.0.0.1:9901
   validate_with:
     description:
       - Name or path of the C(envoy) binary; with O(managed_bootstrap) the whole configuration is validated with
         C(envoy --mode validate) before any file is replaced. The task fails when the binary is not found.
     type: str
-  verify_timeout:
-    description: Seconds to wait for Envoy to apply or reject each file.
-    type: float
-    default: 15
-  health_check:
-    description: A request that must succeed once Envoy applied the changes; otherwise they are rolled back.
-    type: dict
-    suboptions:
-      url:
-        description: URL to request. Redirects are not followed.
-        type: str
-        required: true
-      status:
-        description: Expected HTTP status.
-        type: int
-        default: 200
-      headers:
-        description: Response headers that must have exactly these values.
-        type: dict
-        default: {}
-      timeout:
-        description: Seconds to keep trying.
-        type: float
-        default: 10
   prune:
     description:
       - Remove the modules in O(wasm_dir) that no ECDS file (nor its C(.previous) copy) names, and the copies pulled on the

@@ -28,6 +28,7 @@ description:
     added or removed, and the bootstrap and listener files are not changed.
 extends_documentation_fragment:
   - wasm.oci.attributes
+  - wasm.oci.envoy_confirmation
 attributes:
   check_mode:
     support: full
@@ -58,34 +59,6 @@ options:
       - The filters to roll back, by name. Default, every filter that has a C(.previous).
     type: list
     elements: str
-  admin_address:
-    description: IP address and port of Envoy's admin interface; the bootstrap must name the same.
-    type: str
-    default: 127.0.0.1:9901
-  verify_timeout:
-    description: Seconds to wait for Envoy to apply or reject each file.
-    type: float
-    default: 15
-  health_check:
-    description: A request that must succeed once Envoy applied the previous versions; otherwise they are undone.
-    type: dict
-    suboptions:
-      url:
-        description: URL to request. Redirects are not followed.
-        type: str
-        required: true
-      status:
-        description: Expected HTTP status.
-        type: int
-        default: 200
-      headers:
-        description: Response headers that must have exactly these values.
-        type: dict
-        default: {}
-      timeout:
-        description: Seconds to keep trying.
-        type: float
-        default: 10
 seealso:
   - module: wasm.oci.envoy_wasm_filters
   - module: wasm.oci.envoy_wasm_info

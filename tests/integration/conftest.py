@@ -14,7 +14,7 @@ pytest.register_assert_rewrite('harness')
 
 from harness.envoy import NEWER_HOST_FILTER, envoy_binary_path, wat2wasm  # noqa: E402
 from harness.fleet import fleet  # noqa: E402,F401  (the fleet fixture)  pylint: disable=unused-import
-from harness.registries import *  # noqa: E402,F401,F403  (registry fixtures)  # pylint: disable=wildcard-import,unused-wildcard-import
+from harness.registries import *  # noqa: E402,F403  (registry fixtures)  # pylint: disable=wildcard-import,unused-wildcard-import
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 FILTERS_DIR = pathlib.Path(os.environ.get('WASM_OCI_FILTERS', REPO_ROOT / '.build' / 'filters'))

@@ -91,7 +91,8 @@ class Host:
     def serving(self) -> str:
         """The header the filter adds to an answer of this host's listener."""
         response = requests.get(f'http://127.0.0.1:{self.listener_port}/', timeout=2)
-        assert self.envoy is not None and response.status_code == 200, f'{self.name}: {response.status_code} {response.text}'
+        assert self.envoy is not None, f'{self.name}: {response.status_code} {response.text}'
+        assert response.status_code == 200, f'{self.name}: {response.status_code} {response.text}'
         return response.headers.get(HEADER, '')
 
 
@@ -213,7 +214,9 @@ def test_a_failed_gate_in_the_second_batch_rolls_back_every_changed_host_and_lea
     output = completed.stdout + completed.stderr
     assert completed.returncode == 2, output
     recap = _recap(completed.stdout)
-    assert recap['canary-2']['failed'] == 1 and recap['canary-1']['failed'] == 0 and recap['canary-3']['failed'] == 0, recap
+    assert recap['canary-2']['failed'] == 1, recap
+    assert recap['canary-1']['failed'] == 0, recap
+    assert recap['canary-3']['failed'] == 0, recap
     assert re.search(rf'fatal: \[canary-2\]: FAILED! .*Gate failed for the Envoy at 127\.0\.0\.1:{hosts["canary-2"].admin_port} after '
                      r'[\d.]+ s: max_5xx_ratio: (\d+) of \1 requests answered 5xx \(ratio 1\), more than 0\.05\. '
                      rf'Rolled back: {FILTER}\.', completed.stdout), output
@@ -223,10 +226,13 @@ def test_a_failed_gate_in_the_second_batch_rolls_back_every_changed_host_and_lea
     assert hosts['canary-3'].files() == untouched
     assert [host.serving() for host in hosts.values()] == [V1, V1, V1]
     # The third host served all along, and so did the first: a swap through ECDS, and its rollback, lose no request.
-    assert traffic.answers['canary-3'] and not traffic.failures('canary-3')
-    assert not traffic.failures('canary-1') and V2 in traffic.answers['canary-1'], traffic.answers['canary-1']
+    assert traffic.answers['canary-3']
+    assert not traffic.failures('canary-3')
+    assert not traffic.failures('canary-1'), traffic.answers['canary-1']
+    assert V2 in traffic.answers['canary-1'], traffic.answers['canary-1']
     # The second host answered 503 while its gate watched, and v1 again once rolled back.
-    assert traffic.failures('canary-2') and set(traffic.failures('canary-2')) == {'HTTP 503'}
+    assert traffic.failures('canary-2')
+    assert set(traffic.failures('canary-2')) == {'HTTP 503'}
     assert traffic.answers['canary-2'][-1] == V1
 
 
@@ -289,18 +295,33 @@ def test_the_gate_judges_too_little_traffic_as_asked_and_sees_a_crashing_plugin(
     finally:
         envoy.stop()
     failing, passing, crashed = results['quiet: fail'], results['quiet: pass'], results['crashing']
-    assert failing['failed'] and failing['judged'] and failing['insufficient_traffic'], failing
+    assert failing['failed'], failing
+    assert failing['judged'], failing
+    assert failing['insufficient_traffic'], failing
     assert failing['broken'] == ['min_requests: 0 requests in 1.0 s, fewer than 1: too little traffic to judge (insufficient_traffic=fail)']
-    assert failing['measured']['requests'] == 0 and failing['stat_prefixes'] == ['wasm_oci'] and failing['plugins'] == [FILTER]
-    assert not passing['failed'] and passing['passed'] and passing['insufficient_traffic'] and passing['broken'] == [], passing
-    assert passing['stat_prefixes'] == ['wasm_oci'] and passing['plugins'] is None
-    assert passing['measured']['wasm_failures'] == 0 and passing['measured']['requests'] == 0
+    assert failing['measured']['requests'] == 0
+    assert failing['stat_prefixes'] == ['wasm_oci']
+    assert failing['plugins'] == [FILTER]
+    assert not passing['failed'], passing
+    assert passing['passed'], passing
+    assert passing['insufficient_traffic'], passing
+    assert passing['broken'] == [], passing
+    assert passing['stat_prefixes'] == ['wasm_oci']
+    assert passing['plugins'] is None
+    assert passing['measured']['wasm_failures'] == 0
+    assert passing['measured']['requests'] == 0
     # Wasm failures only grow: the gate stops at the first sample that has any, long before the 30 s window ends.
-    assert crashed['failed'] and crashed['ended_early'] and crashed['measured']['seconds'] < 5, crashed
-    assert crashed['plugins'] == ['trap_plugin'] and crashed['stat_prefixes'] == ['crashes']
+    assert crashed['failed'], crashed
+    assert crashed['ended_early'], crashed
+    assert crashed['measured']['seconds'] < 5, crashed
+    assert crashed['plugins'] == ['trap_plugin']
+    assert crashed['stat_prefixes'] == ['crashes']
     counters = crashed['measured']['wasm_failure_counters']
-    assert crashed['measured']['wasm_failures'] > 0 and set(counters) >= {'wasm.trap_plugin.vm_reload_backoff', 'wasm.trap_plugin.vm_reload_success'}
+    assert crashed['measured']['wasm_failures'] > 0
+    assert set(counters) >= {'wasm.trap_plugin.vm_reload_backoff', 'wasm.trap_plugin.vm_reload_success'}
     assert crashed['broken'] == [f'max_wasm_failures: {crashed["measured"]["wasm_failures"]} Wasm failures ('
                                  + ', '.join(f'{name} +{delta}' for name, delta in sorted(counters.items()) if delta) + '), more than 0']
     checked = run_module('envoy_wasm_gate', {'admin_address': quiet, 'seconds': 600}, fleet.environment, check_mode=True)
-    assert not checked['failed'] and checked['judged'] is False and checked['measured'] is None, checked
+    assert not checked['failed'], checked
+    assert checked['judged'] is False, checked
+    assert checked['measured'] is None, checked

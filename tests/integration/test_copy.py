@@ -28,6 +28,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import OciLay
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.wasm.oci.plugins.module_utils._registry.sender import RegistryOptions
+
 from harness.module_runner import run_module
 from harness.playbook import run_tasks
 from harness.registries import Registry, registry_request, run_skopeo, skopeo_inspect_raw
@@ -177,7 +178,8 @@ def test_registry_to_layout_to_second_registry_keeps_every_byte(scene: Scene, na
     digest = scene.digests[name]
     to_layout = succeeded(scene.results[f'{name}: registry to layout'])
     to_registry = succeeded(scene.results[f'{name}: layout to second registry'])
-    assert to_layout['changed'] and to_registry['changed']
+    assert to_layout['changed']
+    assert to_registry['changed']
     assert to_layout['digest'] == to_registry['digest'] == digest
     source = raw_manifest(scene.plain, f'copy/{name}', 'v1')
     assert sha256(source) == digest
@@ -217,9 +219,11 @@ def test_a_second_copy_changes_and_uploads_nothing(scene: Scene) -> None:
 
 def test_a_copy_without_signatures_leaves_them_behind(scene: Scene) -> None:
     plain = succeeded(scene.results['compat: unsigned into the same layout'])
-    assert plain['changed'] and plain['signatures_copied'] == 0
+    assert plain['changed']
+    assert plain['signatures_copied'] == 0
     # The layout had every blob from the signed copy of the same image.
-    assert plain['blobs_copied'] == 0 and plain['blobs_skipped'] > 0
+    assert plain['blobs_copied'] == 0
+    assert plain['blobs_skipped'] > 0
     assert OciLayout(str(scene.layout('transfer-compat'))).find('plain')['digest'] == scene.digests['compat']
 
 
@@ -236,7 +240,8 @@ def test_a_copy_within_one_registry_mounts_every_blob(scene: Scene) -> None:
 def test_check_mode_predicts_and_writes_nothing_and_diff_names_both_digests(scene: Scene, ansible_environment: dict[str, str]) -> None:
     result = succeeded(run_module(*copy_task(scene.src('compat'), scene.mirror('guarded'), scene), ansible_environment,
                                   check_mode=True, diff=True))
-    assert result['changed'] and result['digest'] == scene.digests['compat']
+    assert result['changed']
+    assert result['digest'] == scene.digests['compat']
     assert result['diff'] == {
         'before': {'digest': scene.digests['guarded'], 'signatures': None},
         'after': {'digest': scene.digests['compat'], 'signatures': sha256(t.cast(bytes, get_manifest(
@@ -250,7 +255,8 @@ def test_a_blob_with_wrong_bytes_is_refused_and_the_dest_tag_stays(scene: Scene)
     result = scene.results['corrupt: onto a tag of the second registry']
     layer = scene.corrupted
     assert result['failed']
-    assert f'Blob {layer} of oci:' in result['msg'] and 'has digest' in result['msg'], result['msg']
+    assert f'Blob {layer} of oci:' in result['msg'], result['msg']
+    assert 'has digest' in result['msg'], result['msg']
     assert sha256(raw_manifest(scene.basic, 'mirror/guarded', 'v1')) == scene.digests['guarded']
     assert registry_request(scene.basic, 'HEAD', f'/v2/mirror/guarded/blobs/{layer}').status_code == 404
     assert get_manifest(scene.basic, 'mirror/guarded', scene.digests['oci']) is None

@@ -117,7 +117,8 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
     preview = rollout(images['v2'], '--check', '--diff')
     assert preview.returncode == 0, preview.stdout + preview.stderr
     assert all(int(line.split('changed=')[1].split()[0]) > 0 for line in _recap(preview.stdout)), _recap(preview.stdout)
-    assert preview.stdout.count('+++ after: ') >= len(fleet.hosts) and '"filename": "' in preview.stdout
+    assert preview.stdout.count('+++ after: ') >= len(fleet.hosts)
+    assert '"filename": "' in preview.stdout
     assert _host_files(fleet) == state_before
     assert {_header(host) for host in fleet.hosts} == {'add_header'}
 
@@ -128,14 +129,17 @@ def test_fleet_rollout(fleet: Fleet, envoy_binary: pathlib.Path, modules: dict[s
     finally:
         load.stop()
     assert second.returncode == 0, second.stdout + second.stderr
-    assert load.count > 0 and load.failures == [], load.failures[:10]
-    assert load.headers <= {'add_header', 'add_header_v2'} and 'add_header_v2' in load.headers
+    assert load.count > 0, load.failures[:10]
+    assert load.failures == [], load.failures[:10]
+    assert load.headers <= {'add_header', 'add_header_v2'}
+    assert 'add_header_v2' in load.headers
     assert {name: process.pid for name, process in envoys.items() if process.alive()} == pids
 
     again = rollout(images['v2'])
     assert again.returncode == 0, again.stdout
     recap = _recap(again.stdout)
-    assert len(recap) == len(fleet.hosts) and all('changed=0' in line for line in recap), recap
+    assert len(recap) == len(fleet.hosts), recap
+    assert all('changed=0' in line for line in recap), recap
 
     # The first host's Envoy rejects the module: every file of that host is put back, and the play stops there. (The
     # module stays in its store, unused, until the next run prunes it.)

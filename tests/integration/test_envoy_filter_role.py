@@ -42,13 +42,15 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
         pid = envoy.process.pid
         assert envoy.header() == 'add_header'
         again = rollout(images['v1'])
-        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
+        assert again.returncode == 0, again.stdout
+        assert recap_changed(again.stdout) == 0, again.stdout
 
         v2 = rollout(images['v2'])
         assert v2.returncode == 0, v2.stdout + v2.stderr
         assert reported(v2.stdout) == [f'add_header: {images["v2"]} (<digest>) applied and confirmed by Envoy'], v2.stdout
         assert envoy.header() == 'add_header_v2'
-        assert envoy.process.pid == pid and envoy.process.poll() is None
+        assert envoy.process.pid == pid
+        assert envoy.process.poll() is None
 
         v2_files = contents(tmp_path / 'etc-envoy')
         rejected = rollout(images['newer_host'], root_id='add_header')
@@ -58,7 +60,8 @@ def test_rollout_hot_reload_and_rollback(envoy_binary: pathlib.Path, modules: di
         assert 'every file was put back as it was and Envoy serves the previous config' in message, message
         assert contents(tmp_path / 'etc-envoy') == v2_files
         assert [envoy.header() for attempt in range(5)] == ['add_header_v2'] * 5
-        assert envoy.process.pid == pid and envoy.process.poll() is None
+        assert envoy.process.pid == pid
+        assert envoy.process.poll() is None
     finally:
         envoy.stop()
 
@@ -105,20 +108,25 @@ def test_filters_added_and_removed_live_with_modules_pruned(envoy_binary: pathli
         assert reported(removed.stdout) == ['first: removed'], removed.stdout
         assert headers(envoy) == ['add_header']
         assert sorted(path.name for path in (rollout.config_dir / 'ecds').iterdir()) == ['second.yaml']
-        assert rollout.stored_modules() == v1_module and v2_module.isdisjoint(rollout.stored_modules())
-        assert envoy.process.pid == pid and envoy.process.poll() is None
+        assert rollout.stored_modules() == v1_module
+        assert v2_module.isdisjoint(rollout.stored_modules())
+        assert envoy.process.pid == pid
+        assert envoy.process.poll() is None
 
         again = rollout.run({'name': 'first', 'state': 'absent'}, {'name': 'second', 'image': v1}, {'name': 'broken', 'state': 'absent'})
-        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
+        assert again.returncode == 0, again.stdout
+        assert recap_changed(again.stdout) == 0, again.stdout
 
         # A health check that the new version fails: Envoy takes it, the probe fails, the old file comes back.
         unhealthy = rollout.run({'name': 'second', 'image': v2}, envoy_filter_health_check={
             'url': f'{envoy.listener}/', 'headers': {HEADER.upper(): 'add_header'}, 'timeout': 2})
         assert unhealthy.returncode != 0
         message = failure_message(unhealthy.stdout)
-        assert 'but the health check failed' in message and "not 'add_header'" in message, message
+        assert 'but the health check failed' in message, message
+        assert "not 'add_header'" in message, message
         assert headers(envoy) == ['add_header']
-        assert envoy.process.pid == pid and envoy.process.poll() is None
+        assert envoy.process.pid == pid
+        assert envoy.process.poll() is None
 
         # Only a change of the bootstrap itself needs a restart, and without envoy_filter_service the role says so.
         renamed = rollout.run({'name': 'second', 'image': v1}, envoy_filter_cluster='edge')
@@ -167,8 +175,10 @@ def test_existing_bootstrap_is_checked_never_written(envoy_binary: pathlib.Path,
     assert refused.returncode != 0
     message = failure_message(refused.stdout)
     assert f'The bootstrap {bootstrap} does not take every filter from its ECDS file' in message, message
-    assert 'Their ECDS files and modules are in place' in message and '1. paste each entry below' in message, message
-    assert (rollout.config_dir / 'ecds' / 'add_header.yaml').is_file() and len(rollout.stored_modules()) == 1
+    assert 'Their ECDS files and modules are in place' in message, message
+    assert '1. paste each entry below' in message, message
+    assert (rollout.config_dir / 'ecds' / 'add_header.yaml').is_file()
+    assert len(rollout.stored_modules()) == 1
     assert bootstrap.read_text(encoding='utf-8') == original
 
     # The entry from the message, pasted as it is above the router, is all the bootstrap needs.
@@ -185,7 +195,8 @@ def test_existing_bootstrap_is_checked_never_written(envoy_binary: pathlib.Path,
         assert headers(envoy) == ['add_header']
         # The run after the restart confirms that Envoy runs the filter the ECDS file written at onboarding names.
         confirmed = rollout.run(add_header)
-        assert confirmed.returncode == 0 and recap_changed(confirmed.stdout) == 0, confirmed.stdout
+        assert confirmed.returncode == 0, confirmed.stdout
+        assert recap_changed(confirmed.stdout) == 0, confirmed.stdout
         still_used = rollout.run(dict(add_header, state='absent'))
         assert still_used.returncode != 0
         assert f'The bootstrap {bootstrap} still takes filter add_header (listed as absent)' in failure_message(still_used.stdout)
@@ -195,4 +206,5 @@ def test_existing_bootstrap_is_checked_never_written(envoy_binary: pathlib.Path,
     bootstrap.write_text(original, encoding='utf-8')
     removed = rollout.run({'name': 'add_header', 'state': 'absent'})
     assert removed.returncode == 0, removed.stdout
-    assert not (rollout.config_dir / 'ecds' / 'add_header.yaml').exists() and rollout.stored_modules() == set()
+    assert not (rollout.config_dir / 'ecds' / 'add_header.yaml').exists()
+    assert rollout.stored_modules() == set()

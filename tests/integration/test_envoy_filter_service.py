@@ -10,6 +10,7 @@ and Envoy reads the bootstrap only when it starts), and checks that the role res
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -144,10 +145,8 @@ class ServiceEnvoy(Envoy):
         finally:
             pid = self.pid()
             if pid is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             self.script.unlink(missing_ok=True)
 
 
@@ -188,14 +187,17 @@ def test_bootstrap_change_restarts_envoy_through_sysv_service(envoy_binary: path
         assert 'restart Envoy to apply it' not in moved.stdout
         envoy.wait_ready()
         restarted_pid = envoy.pid()
-        assert restarted_pid is not None and restarted_pid != first_pid, (first_pid, restarted_pid)
+        assert restarted_pid is not None, (first_pid, restarted_pid)
+        assert restarted_pid != first_pid, (first_pid, restarted_pid)
         assert envoy.node_cluster() == 'edge', json.dumps(requests.get(f'{envoy.admin}/server_info', timeout=2).json(), indent=1)
         assert headers(envoy) == ['add_header']
 
         again = rollout.run(add_header, envoy_filter_cluster='edge', envoy_filter_service=envoy.name)
-        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
+        assert again.returncode == 0, again.stdout
+        assert recap_changed(again.stdout) == 0, again.stdout
         assert _task_outcome(again.stdout, RESTART_TASK) in NOT_RUN, again.stdout
-        assert envoy.pid() == restarted_pid and envoy.service('status').returncode == 0
+        assert envoy.pid() == restarted_pid
+        assert envoy.service('status').returncode == 0
 
         # A new admin address: the Envoy to restart is found at the old one, and the role waits for it at the new one.
         new_admin_port = free_port()

@@ -97,7 +97,8 @@ def _ecds_module(config_dir: pathlib.Path, filter_name: str) -> str:
 
 def _assert_stored_by_digest(wasm_dir: pathlib.Path, expected_sha256: set[str]) -> None:
     stored = {path.stem: hashlib.sha256(path.read_bytes()).hexdigest() for path in wasm_dir.glob('[!.]*.wasm')}
-    assert set(stored) == expected_sha256 and all(name == digest for name, digest in stored.items()), stored
+    assert set(stored) == expected_sha256, stored
+    assert all(name == digest for name, digest in stored.items()), stored
 
 
 def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str, images: tuple[str, str], modules: tuple[str, str]) -> None:
@@ -107,12 +108,13 @@ def _assert_module_diff(output: str, config_dir: pathlib.Path, filter_name: str,
     old_image, new_image = images
     old_module, new_module = modules
     assert re.search(rf'^filter {filter_name}: {re.escape(old_image)} {DIGEST} -> {re.escape(new_image)} {DIGEST}$', diff, re.MULTILINE), diff
-    assert diff.count('--- before:') == 1 and f'--- before: {config_dir / "ecds" / filter_name}.yaml' in diff, diff
+    assert diff.count('--- before:') == 1, diff
+    assert f'--- before: {config_dir / "ecds" / filter_name}.yaml' in diff, diff
     assert re.search(rf'^-\s+"filename": "{re.escape(old_module)}"$', diff, re.MULTILINE), diff
     assert re.search(rf'^\+\s+"filename": "{re.escape(new_module)}"$', diff, re.MULTILINE), diff
 
 
-@pytest.mark.parametrize('pull_on, validate', [
+@pytest.mark.parametrize(('pull_on', 'validate'), [
     pytest.param('controller', False, id='controller-pull'),
     pytest.param('controller', True, id='controller-pull-validated'),
     pytest.param('host', False, id='host-pull'),
@@ -123,7 +125,8 @@ def test_check_mode_on_a_fresh_host_creates_nothing(pull_on: str, validate: bool
     envoy = str(envoy_binary) if validate else None
     play_vars = dict(_role_vars(tmp_path, envoy, pull_on, free_port(), free_port()), envoy_filter_filters=[{'name': 'first', 'image': images.v1}])
     checked = run_role(play_vars, ansible_environment, tmp_path, '--check')
-    assert not (tmp_path / 'etc-envoy').exists() and not (tmp_path / 'wasm-store').exists()
+    assert not (tmp_path / 'etc-envoy').exists()
+    assert not (tmp_path / 'wasm-store').exists()
     assert recap_changed(_succeeded(checked).stdout) > 0
     # The controller's cache is filled in check mode on purpose, so that hosts can be compared with it.
     assert any((tmp_path / 'cache').glob('*.wasm')) == (pull_on == 'controller')
@@ -188,13 +191,14 @@ def test_host_pull_several_filters_check_diff_and_hot_update(envoy_binary: pathl
 
         # The network filter leaves the listener, then its ECDS file and its previous copy go.
         assert (config_dir / 'ecds' / 'tcp.yaml.previous').is_file()
-        removed = base_vars | {'envoy_filter_filters': role_vars(images.v2, images.v2)['envoy_filter_filters'][:2] + [{'name': 'tcp', 'state': 'absent'}]}
+        removed = base_vars | {'envoy_filter_filters': [*role_vars(images.v2, images.v2)['envoy_filter_filters'][:2], {'name': 'tcp', 'state': 'absent'}]}
         assert reported(_succeeded(run_role(removed, ansible_environment, tmp_path)).stdout) == ['tcp: removed']
         assert sorted(path.name for path in (config_dir / 'ecds').iterdir()) == ['first.yaml', 'first.yaml.previous', 'second.yaml']
         listener = json.loads((config_dir / 'lds.yaml').read_text(encoding='utf-8'))['resources'][0]
         assert [entry['name'] for entry in listener['filter_chains'][0]['filters']] == [HCM_NAME]
         assert headers(envoy) == [V2_MARK, V2_MARK]
-        assert envoy.process.pid == pid and envoy.process.poll() is None
+        assert envoy.process.pid == pid
+        assert envoy.process.poll() is None
     finally:
         envoy.stop()
 

@@ -124,11 +124,14 @@ def test_rejected_third_filter_leaves_the_host_as_it_was(managed: PublishedRollo
         rejected = managed.run(*managed.filter_set(('a', 'v2'), ('b', 'v2'), ('c', 'newer_host')))
         assert rejected.returncode != 0, output(rejected)
         message = failure_message(rejected.stdout)
-        assert 'filter c ' in message and managed.images['newer_host'] in message and 'Unable to create Wasm plugin c' in message, message
+        assert 'filter c ' in message, message
+        assert managed.images['newer_host'] in message, message
+        assert 'Unable to create Wasm plugin c' in message, message
         assert 'Unable to create Wasm plugin c' in envoy.log.read_text(encoding='utf-8'), 'the line the message points at is in the log'
         assert without_record(files_and_modes(managed.config_dir)) == before
         assert [headers(envoy) for attempt in range(5)] == [['add_header'] * 3] * 5
-        assert envoy.process.pid == pid and envoy.exit_status() is None
+        assert envoy.process.pid == pid
+        assert envoy.exit_status() is None
 
 
 def test_wrong_admin_address_of_a_user_bootstrap_changes_nothing(user_owned: PublishedRollout) -> None:
@@ -137,14 +140,16 @@ def test_wrong_admin_address_of_a_user_bootstrap_changes_nothing(user_owned: Pub
                                         ecds_entry('add_header', user_owned.ecds('add_header'))), encoding='utf-8')
     add_header = user_owned.filter_set(('add_header', 'v1'))
     stopped = user_owned.run(*add_header)
-    assert stopped.returncode == 0 and NOT_RUNNING in stopped.stderr, output(stopped)
+    assert stopped.returncode == 0, output(stopped)
+    assert NOT_RUNNING in stopped.stderr, output(stopped)
     with envoy_running(user_owned) as envoy:
         assert headers(envoy) == ['add_header']
         before = files_and_modes(user_owned.config_dir, user_owned.wasm_dir)
         wrong = user_owned.run(*user_owned.filter_set(('add_header', 'v2')), envoy_filter_admin_address=f'127.0.0.1:{free_port()}')
         assert wrong.returncode != 0, output(wrong)
         message = failure_message(wrong.stdout)
-        assert f'is not the admin address 127.0.0.1:{user_owned.admin_port}' in message and 'nothing was written' in message, message
+        assert f'is not the admin address 127.0.0.1:{user_owned.admin_port}' in message, message
+        assert 'nothing was written' in message, message
         assert files_and_modes(user_owned.config_dir, user_owned.wasm_dir) == before
         assert headers(envoy) == ['add_header']
 
@@ -152,7 +157,8 @@ def test_wrong_admin_address_of_a_user_bootstrap_changes_nothing(user_owned: Pub
 def test_admin_that_is_not_envoy_changes_nothing_and_a_stopped_envoy_is_verified_later(managed: PublishedRollout) -> None:
     v1, v2 = managed.filter_set(('add_header', 'v1')), managed.filter_set(('add_header', 'v2'))
     first = managed.run(*v1)
-    assert first.returncode == 0 and NOT_RUNNING in first.stderr, output(first)
+    assert first.returncode == 0, output(first)
+    assert NOT_RUNNING in first.stderr, output(first)
 
     # The bootstrap's admin address answers, but not as Envoy: 404, then a server that never answers.
     before = files_and_modes(managed.config_dir, managed.wasm_dir)
@@ -169,7 +175,8 @@ def test_admin_that_is_not_envoy_changes_nothing_and_a_stopped_envoy_is_verified
     assert unverified.returncode == 0, output(unverified)
     assert NOT_RUNNING in unverified.stderr, output(unverified)
     result = deploy_result(unverified.stdout)
-    assert result['verified'] is False and result['filters'][0]['confirmed'] is False, result
+    assert result['verified'] is False, result
+    assert result['filters'][0]['confirmed'] is False, result
     assert result['summary'] == [f'add_header: {managed.images["v2"]} ({result["filters"][0]["digest"]}) written, not confirmed by Envoy yet']
     written = files_and_modes(managed.config_dir)
     with envoy_running(managed) as envoy:
@@ -219,7 +226,8 @@ def test_two_runs_started_together_take_turns(managed: PublishedRollout, module_
 
 def assert_consistent(rollout: PublishedRollout, envoy: Envoy, pid: int, module_versions: dict[str, str], what: str) -> None:
     """Envoy still runs and serves v1 or v2; every ECDS file (and kept previous one) is JSON naming a sound module."""
-    assert envoy.process.pid == pid and envoy.exit_status() is None, what
+    assert envoy.process.pid == pid, what
+    assert envoy.exit_status() is None, what
     assert headers(envoy) in (['add_header'], ['add_header_v2']), what
     files = sorted((rollout.config_dir / 'ecds').glob('*.yaml')) + sorted((rollout.config_dir / 'ecds').glob('*.yaml.previous'))
     assert rollout.ecds('add_header') in files, what
@@ -278,14 +286,17 @@ def test_killed_anywhere_during_a_rollout(managed: PublishedRollout, module_vers
             run = managed.launch(f'kill-{iteration}', v1, v2, options=['-v'])
             in_module += any('AnsiballZ_envoy_wasm_filters' in command for command in kill_at(run, anchor, delay, managed.ecds('add_header')))
             reset = deploy_results(run.stdout.read_text(encoding='utf-8'))[0]
-            assert reset['verified'] is True and reset['filters'][0]['changed'] and reset['filters'][0]['confirmed'], (what, reset)
+            assert reset['verified'] is True, (what, reset)
+            assert reset['filters'][0]['changed'], (what, reset)
+            assert reset['filters'][0]['confirmed'], (what, reset)
             assert_consistent(managed, envoy, pid, module_versions, what)
 
             plays = [v2, v2] if iteration % 4 == 3 else [v2]
             again = managed.launch(f'again-{iteration}', *plays, options=['-v']).wait()
             assert again.returncode == 0, f'{what}:\n{output(again)}'
             converged, *still = deploy_results(again.stdout)
-            assert converged['verified'] is True and converged['filters'][0]['confirmed'] is True, (what, converged)
+            assert converged['verified'] is True, (what, converged)
+            assert converged['filters'][0]['confirmed'] is True, (what, converged)
             assert all(result['verified'] is True and not result['changed'] for result in still), (what, still)
             assert headers(envoy) == ['add_header_v2'], what
             assert ecds_version(managed, module_versions) == 'v2', what
@@ -303,10 +314,12 @@ def test_onboarding_as_a_user_follows_it(user_owned: PublishedRollout) -> None:
         refused = user_owned.run(*add_header)
         assert refused.returncode != 0, output(refused)
         message = failure_message(refused.stdout)
-        assert '# Add to' in message and 'restart Envoy' in message, message
+        assert '# Add to' in message, message
+        assert 'restart Envoy' in message, message
         document = json.loads(user_owned.ecds('add_header').read_bytes())
         module = pathlib.Path(document['resources'][0]['typed_config']['config']['vm_config']['code']['local']['filename'])
-        assert module.is_file() and module.name in user_owned.stored_modules()
+        assert module.is_file()
+        assert module.name in user_owned.stored_modules()
         assert bootstrap.read_text(encoding='utf-8') == original
 
         # As told: paste the entry, restart Envoy, run again.
@@ -349,7 +362,8 @@ def test_diff_names_images_and_never_shows_secrets(managed: PublishedRollout) ->
         assert headers(envoy) == ['add_header_v2']
         for completed in (diff, managed.run_with(['-vvv'], *managed.filter_set(('add_header', 'v1'), **private))):
             assert completed.returncode == 0, output(completed)
-            assert api_key not in output(completed) and token not in output(completed), output(completed)
+            assert api_key not in output(completed), output(completed)
+            assert token not in output(completed), output(completed)
         holding = secret_files((api_key, token), *directories)
         assert {path.name: mode for path, mode in holding.items()} == {'add_header.yaml': 0o640, 'add_header.yaml.previous': 0o640}
 
@@ -358,8 +372,10 @@ def test_diff_names_images_and_never_shows_secrets(managed: PublishedRollout) ->
         changed = managed.filter_set(('add_header', 'v1'), configuration={'api_key': new_key}, environment={'API_TOKEN': new_token})
         shown = managed.run_with(['--diff', '-vvv'], *changed, envoy_filter_show_config=True)
         assert shown.returncode == 0, output(shown)
-        assert api_key in shown.stdout and token in shown.stdout, shown.stdout
-        assert new_key in shown.stdout and new_token in shown.stdout, shown.stdout
+        assert api_key in shown.stdout, shown.stdout
+        assert token in shown.stdout, shown.stdout
+        assert new_key in shown.stdout, shown.stdout
+        assert new_token in shown.stdout, shown.stdout
         masked = deploy_result(shown.stdout)['invocation']['module_args']['filters'][0]
         assert (masked['configuration'], masked['environment']) == ({'api_key': NO_LOG}, {'API_TOKEN': NO_LOG}), masked
         assert set(secret_files((api_key, token, new_key, new_token), *directories)) == set(holding)

@@ -98,10 +98,13 @@ def test_managed_envoy_written_stopped_confirmed_hot_updated_and_rolled_back(
 
     # The first deployment, with Envoy stopped: every file is written, validated, and left unconfirmed.
     first = host.run(ansible_environment, _from_image(v1))
-    assert first['changed'] and not first['failed'] and first['verified'] is False, first
+    assert first['changed'], first
+    assert not first['failed'], first
+    assert first['verified'] is False, first
     assert f'Envoy is not running (nothing listens on 127.0.0.1:{host.admin_port}' in ' '.join(first['warnings']), first
     assert first['files'] == [str(host.ecds)] + [str(host.config_dir / name) for name in ('cds.yaml', 'lds.yaml', 'envoy.yaml')]
-    assert first['restart_needed'] is False and first['stored_modules'] == [v1_module]
+    assert first['restart_needed'] is False
+    assert first['stored_modules'] == [v1_module]
     assert first['summary'] == [f'add_header: {v1["image"]["reference"]} ({v1["image"]["digest"]}) written, not confirmed by Envoy yet']
     assert [(item['module'], item['changed'], item['confirmed']) for item in first['filters']] == [(v1_module, True, False)]
     document = _ecds_document(host)
@@ -109,7 +112,9 @@ def test_managed_envoy_written_stopped_confirmed_hot_updated_and_rolled_back(
     assert document['version_info'].startswith(f'{v1["image"]["reference"]} {v1["image"]["digest"]} ')
     assert {path.name: oct(path.stat().st_mode & 0o777) for path in (host.ecds, host.bootstrap)} == {'add_header.yaml': '0o640', 'envoy.yaml': '0o640'}
     stopped_again = host.run(ansible_environment, _from_image(v1))
-    assert stopped_again['changed'] is False and stopped_again['verified'] is False and not stopped_again.get('warnings'), stopped_again
+    assert stopped_again['changed'] is False, stopped_again
+    assert stopped_again['verified'] is False, stopped_again
+    assert not stopped_again.get('warnings'), stopped_again
 
     validated = subprocess.run([str(envoy_binary), '--mode', 'validate', '-c', str(host.bootstrap)], capture_output=True, text=True, check=False, timeout=60)
     assert validated.returncode == 0, validated.stdout + validated.stderr
@@ -125,14 +130,17 @@ def test_managed_envoy_written_stopped_confirmed_hot_updated_and_rolled_back(
 
         # The next run with Envoy running confirms what the first one wrote, and changes nothing.
         confirmed = host.run(ansible_environment, _from_image(v1))
-        assert confirmed['changed'] is False and confirmed['verified'] is True and confirmed['filters'][0]['confirmed'], confirmed
+        assert confirmed['changed'] is False, confirmed
+        assert confirmed['verified'] is True, confirmed
+        assert confirmed['filters'][0]['confirmed'], confirmed
         assert not (host.config_dir / RECORD_FILE).exists()
         assert _version_text(envoy) == _ecds_document(host)['version_info']
 
         # Check mode: the change is reported, and no file is written.
         deployed = snapshot(host.config_dir, host.wasm_dir)
         checked = host.run(ansible_environment, _from_image(v2), check_mode=True)
-        assert checked['changed'] is True and checked['files'] == [str(host.ecds)], checked
+        assert checked['changed'] is True, checked
+        assert checked['files'] == [str(host.ecds)], checked
         assert checked['summary'] == [f'add_header: {v2["image"]["reference"]} ({v2["image"]["digest"]}) would be applied (check mode)']
         assert snapshot(host.config_dir, host.wasm_dir) == deployed
 
@@ -141,28 +149,35 @@ def test_managed_envoy_written_stopped_confirmed_hot_updated_and_rolled_back(
         started = time.monotonic()
         updated = host.run(ansible_environment, _from_image(v2))
         ran_for = time.monotonic() - started
-        assert updated['changed'] and updated['verified'] and updated['files'] == [str(host.ecds)], updated
+        assert updated['changed'], updated
+        assert updated['verified'], updated
+        assert updated['files'] == [str(host.ecds)], updated
         assert updated['summary'] == [f'add_header: {v2["image"]["reference"]} ({v2["image"]["digest"]}) applied and confirmed by Envoy']
-        assert updated['stored_modules'] == [v2_module] and updated['removed_modules'] == []
+        assert updated['stored_modules'] == [v2_module]
+        assert updated['removed_modules'] == []
         served = envoy.wait_for(lambda: envoy.header() == 'add_header_v2', 'the v2 header')
         print(f'\nv2: module run {ran_for:.2f} s, confirmed by Envoy; v2 header seen {served:.2f} s after it returned')
         assert envoy.counter('update_success') == 2
         assert _version_text(envoy) == _ecds_document(host)['version_info']
         assert (host.config_dir / 'ecds' / 'add_header.yaml.previous').read_bytes() == v1_file
-        assert envoy.exit_status() is None and envoy.process.pid == pid
+        assert envoy.exit_status() is None
+        assert envoy.process.pid == pid
         again = host.run(ansible_environment, _from_image(v2))
-        assert again['changed'] is False and again['verified'] is True, again
+        assert again['changed'] is False, again
+        assert again['verified'] is True, again
 
         # A module that is no proxy-wasm filter is refused before any file changes.
         v2_state = snapshot(host.config_dir, host.wasm_dir)
         not_a_filter = host.run(ansible_environment, _from_module(modules['empty']))
-        assert not_a_filter['failed'] and 'exports no proxy_abi_version_* function' in not_a_filter['msg'], not_a_filter
+        assert not_a_filter['failed'], not_a_filter
+        assert 'exports no proxy_abi_version_* function' in not_a_filter['msg'], not_a_filter
         assert snapshot(host.config_dir, host.wasm_dir) == v2_state
 
         # A module Envoy cannot load: Envoy rejects it, every file is put back, and Envoy serves v2 again.
         v2_files = contents(host.config_dir)
         refused = host.run(ansible_environment, _from_module(modules['newer_host']))
-        assert refused['failed'] and 'Envoy rejected the new config of filter add_header' in refused['msg'], refused
+        assert refused['failed'], refused
+        assert 'Envoy rejected the new config of filter add_header' in refused['msg'], refused
         assert f'module {modules["newer_host"]}' in refused['msg']
         assert 'Envoy logs why just before "Unable to create Wasm plugin add_header"' in refused['msg']
         assert 'every file was put back as it was and Envoy serves the previous config' in refused['msg']
@@ -170,10 +185,12 @@ def test_managed_envoy_written_stopped_confirmed_hot_updated_and_rolled_back(
         assert envoy.counter('update_rejected') == 1
         assert [envoy.header() for attempt in range(5)] == ['add_header_v2'] * 5
         assert _version_text(envoy) == _ecds_document(host)['version_info']
-        assert envoy.exit_status() is None and envoy.process.pid == pid
+        assert envoy.exit_status() is None
+        assert envoy.process.pid == pid
         assert 'Unable to create Wasm plugin add_header' in envoy.log.read_text(encoding='utf-8', errors='replace')
         after_rollback = host.run(ansible_environment, _from_image(v2))
-        assert after_rollback['changed'] is False and after_rollback['verified'] is True, after_rollback
+        assert after_rollback['changed'] is False, after_rollback
+        assert after_rollback['verified'] is True, after_rollback
     finally:
         envoy.stop()
 
@@ -192,7 +209,8 @@ def test_refused_validation_leaves_every_file_alone(envoy_binary: pathlib.Path, 
     """Envoy 1.40 validates every configuration the module writes, so a stand-in for its binary refuses one."""
     host = _host(tmp_path, envoy_binary, [])
     deployed = host.run(ansible_environment, _from_module(modules['v1']))
-    assert deployed['changed'] and not deployed['failed'], deployed
+    assert deployed['changed'], deployed
+    assert not deployed['failed'], deployed
     before = snapshot(host.config_dir, host.wasm_dir)
 
     refusing = tmp_path / 'refusing-envoy'
@@ -205,5 +223,6 @@ def test_refused_validation_leaves_every_file_alone(envoy_binary: pathlib.Path, 
     assert snapshot(host.config_dir, host.wasm_dir) == before
 
     missing = host.run(ansible_environment, _from_module(modules['v2']), validate_with='envoy-not-on-this-host')
-    assert missing['failed'] and 'validate_with=envoy-not-on-this-host: no such Envoy binary on this host' in missing['msg'], missing
+    assert missing['failed'], missing
+    assert 'validate_with=envoy-not-on-this-host: no such Envoy binary on this host' in missing['msg'], missing
     assert snapshot(host.config_dir, host.wasm_dir) == before

@@ -43,7 +43,8 @@ class Image:
 def _info(rollout: PublishedRollout, check_mode: bool = False, **options: t.Any) -> dict[str, t.Any]:
     arguments = {'config_dir': str(rollout.config_dir), 'admin_address': f'127.0.0.1:{rollout.admin_port}', **options}
     result = run_module(MODULE, arguments, rollout.environment, check_mode=check_mode)
-    assert not result['failed'] and result['changed'] is False, result
+    assert not result['failed'], result
+    assert result['changed'] is False, result
     return result
 
 
@@ -141,21 +142,28 @@ def test_after_a_rollout_info_reports_images_digests_and_envoys_confirmation(dep
         # What Envoy reports, as Envoy's own stats say it.
         assert entry['envoy']['version'] == _envoy_stat(deployed.envoy, name, 'version_text')
         assert entry['envoy']['version'].startswith(f'{image.reference} {image.digest} ')
-        assert entry['envoy']['image'] == entry['image'] and entry['envoy']['loaded'] and entry['envoy']['same_as_file']
+        assert entry['envoy']['image'] == entry['image']
+        assert entry['envoy']['loaded']
+        assert entry['envoy']['same_as_file']
         assert entry['envoy']['update_success'] == int(_envoy_stat(deployed.envoy, name, 'update_success'))
-        assert entry['envoy']['update_rejected'] == 0 and entry['envoy']['ecds_stats']['update_attempt'] >= 1
+        assert entry['envoy']['update_rejected'] == 0
+        assert entry['envoy']['ecds_stats']['update_attempt'] >= 1
         assert entry['envoy']['last_updated'].endswith('Z')
         assert set(entry['envoy']['plugin_stats']) == {'vm_reload', 'vm_reload_backoff', 'vm_reload_failure', 'vm_reload_success'}
     assert filters['b']['envoy']['update_success'] == 2, 'v1 when Envoy started, then v2'
     envoy = result['envoy']
     assert (envoy['available'], envoy['error'], envoy['node_id']) == (True, None, 'ingress')
-    assert envoy['config_path'] == str(deployed.rollout.config_dir / 'envoy.yaml') and '/1.40.' in envoy['version']
-    assert envoy['wasm_runtime_stats']['v8.active'] >= 1 and envoy['wasm_runtime_stats']['v8.created'] >= 1
+    assert envoy['config_path'] == str(deployed.rollout.config_dir / 'envoy.yaml')
+    assert '/1.40.' in envoy['version']
+    assert envoy['wasm_runtime_stats']['v8.active'] >= 1
+    assert envoy['wasm_runtime_stats']['v8.created'] >= 1
 
     # What the role did not write: an ECDS file by hand, which Envoy runs, and a Wasm filter inline in the listener.
     by_hand, inline = filters['by_hand'], filters['inline_wasm']
     assert (by_hand['drift'], by_hand['confirmed'], by_hand['image']['reference']) == ('unmanaged', False, None)
-    assert by_hand['envoy']['loaded'] and by_hand['envoy']['version'] == 'by-hand-1' and by_hand['envoy']['same_as_file']
+    assert by_hand['envoy']['loaded']
+    assert by_hand['envoy']['version'] == 'by-hand-1'
+    assert by_hand['envoy']['same_as_file']
     assert by_hand['module_digest'] == deployed.module_digests['v1']
     assert (inline['drift'], inline['file'], inline['envoy']['loaded']) == ('unmanaged', None, True)
     assert inline['drift_reason'].startswith('Envoy runs Wasm filter inline_wasm from inline in a listener')
@@ -201,7 +209,8 @@ def test_files_changed_on_disk_are_drift(deployed: Deployed) -> None:
         deployed.envoy.wait_for(lambda: int(_envoy_stat(deployed.envoy, 'a', 'update_rejected')) > rejected_before, 'the rejection')
         rejected = _filters(deployed.info())['a']
         assert (rejected['drift'], rejected['confirmed'], rejected['envoy']['same_as_file']) == (CHANGED, False, False), rejected
-        assert rejected['envoy']['update_rejected'] == rejected_before + 1 and rejected['envoy']['last_file_rejected'] is True
+        assert rejected['envoy']['update_rejected'] == rejected_before + 1
+        assert rejected['envoy']['last_file_rejected'] is True
         assert rejected['drift_reason'] == (f'{path} was changed by hand after envoy_wasm_filters wrote it; Envoy rejected it '
                                             '(see update_rejected) and runs the config from before')
         # Envoy's config dump shows the rejected file; its stats show it still runs the rollout.
@@ -211,7 +220,8 @@ def test_files_changed_on_disk_are_drift(deployed: Deployed) -> None:
 
 def test_envoy_stopped_gives_the_filters_from_disk(deployed: Deployed) -> None:
     result = deployed.while_stopped
-    assert result['envoy']['available'] is False and result['envoy']['error'].startswith(f'nothing listens on 127.0.0.1:{deployed.rollout.admin_port}')
+    assert result['envoy']['available'] is False
+    assert result['envoy']['error'].startswith(f'nothing listens on 127.0.0.1:{deployed.rollout.admin_port}')
     filters = _filters(result)
     assert list(filters) == ['a', 'b']
     for entry in filters.values():

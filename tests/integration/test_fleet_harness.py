@@ -38,7 +38,7 @@ def _ansible(fleet_: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_hosts_have_their_own_namespace_address_and_root(fleet: Fleet) -> None:
-    assert len(fleet.hosts) == int(os.environ.get('WASM_OCI_FLEET_SIZE', 3))
+    assert len(fleet.hosts) == int(os.environ.get('WASM_OCI_FLEET_SIZE', '3'))
     assert len({host.namespace for host in fleet.hosts}) == len(fleet.hosts)
     assert len({host.address for host in fleet.hosts}) == len(fleet.hosts)
     assert len({host.root for host in fleet.hosts}) == len(fleet.hosts)
@@ -112,7 +112,7 @@ def test_server_started_in_a_host_is_reachable_from_the_root_namespace(fleet: Fl
         command = [sys.executable, '-m', 'http.server', '--bind', host.address, '--directory', str(host.root), '8080']
         servers.append(fleet.start_in(host, command, name=f'http-{host.name}'))
     try:
-        for host, server in zip(fleet.hosts, servers):
+        for host, server in zip(fleet.hosts, servers, strict=True):
             fleet.wait_for_port(host, 8080, process=server)
             completed = subprocess.run(
                 ['curl', '--silent', '--show-error', '--fail', '--noproxy', '*', '--max-time', '5', f'http://{host.address}:8080/whoami.txt'],

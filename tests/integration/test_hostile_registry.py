@@ -21,6 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import par
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import connect, registry_argument_spec
 from ansible_collections.wasm.oci.plugins.module_utils._registry.source import RegistrySource
+
 from harness.hostile_registry import HostileRegistry, Misbehaviour, TlsFiles, WasmImage, make_tls_files, memory_probe
 from harness.module_runner import run_module
 
@@ -122,7 +123,8 @@ def assert_no_secret(result: dict[str, t.Any], registry: HostileRegistry) -> Non
 def assert_failed(result: dict[str, t.Any], phrase: str, registry: HostileRegistry) -> str:
     assert result['failed'], f'the task must fail, but it returned {result}'
     message = result.get('msg', '')
-    assert 'MODULE FAILURE' not in message and 'module_stderr' not in result, f'the module crashed: {result}'
+    assert 'MODULE FAILURE' not in message, f'the module crashed: {result}'
+    assert 'module_stderr' not in result, f'the module crashed: {result}'
     assert phrase in message, f'expected {phrase!r} in the message: {message}'
     assert_no_secret(result, registry)
     return message
@@ -155,7 +157,8 @@ def test_an_upload_location_downgrading_to_http_is_refused(hostile: t.Callable[.
                                                            ansible_environment: dict[str, str]) -> None:
     registry = hostile(True, auth='basic', upload_location='foreign-http')
     message = assert_failed(push(registry, layout, ansible_environment), 'plain HTTP while the registry uses HTTPS', registry)
-    assert registry.host in message and registry.place_url('foreign-http') in message
+    assert registry.host in message
+    assert registry.place_url('foreign-http') in message
     assert registry.foreign_seen == [], 'nothing may be sent to the downgraded Location'
 
 
@@ -186,7 +189,8 @@ def test_an_http_realm_is_refused_for_an_https_registry_even_anonymously(hostile
     options = _options(registry)
     del options['username'], options['password']
     message = assert_failed(run_module('wasm_image_info', options, ansible_environment), 'plain HTTP while the registry uses HTTPS', registry)
-    assert 'asks for a token from' in message and registry.place_url('foreign-http') in message
+    assert 'asks for a token from' in message
+    assert registry.place_url('foreign-http') in message
     assert registry.foreign_seen == [], 'an http realm gets no request at all'
 
 
@@ -250,7 +254,7 @@ def test_a_trickling_registry_hits_the_deadline(where: str, hostile: t.Callable[
 # -- memory ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('case, misbehaviour, phrase', [
+@pytest.mark.parametrize(('case', 'misbehaviour', 'phrase'), [
     ('error-body', {'huge_error_status': 400}, 'HTTP 400'),
     ('token-body', {'auth': 'bearer', 'token_answer': 'huge'}, 'sent more than 65536 bytes'),
     ('blob-declared-longer', {'blob_body': 'long-declared'}, 'announces'),
@@ -311,7 +315,8 @@ def test_a_broken_redirect_target_leaks_no_signature(hostile: t.Callable[..., Ho
     sleeps: list[float] = []
     with pytest.raises(RegistryError, match='cannot reach') as caught:
         _read_image(_client(registry, sleeps))
-    assert len(sleeps) == 3 and max(sleeps) <= TIMEOUT
+    assert len(sleeps) == 3
+    assert max(sleeps) <= TIMEOUT
     assert '/cdn/' in str(caught.value), 'the message still says where'
     assert not any(secret in str(caught.value) for secret in registry.secrets()), str(caught.value)
     assert_no_credentials_abroad(registry)

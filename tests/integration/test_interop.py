@@ -143,10 +143,12 @@ def test_pushed_images_are_read_by_skopeo_and_oras(registry_plain: Registry, bui
     oci_manifest = skopeo_copy_to_dir(registry_plain, oci_ref, tmp_path / 'skopeo-oci')
     assert oci_manifest == json.loads(built.manifests['oci'])
     module_layers = [layer for layer in oci_manifest['layers'] if layer['mediaType'] == WASM_CONTENT_LAYER]
-    assert len(module_layers) == 1 and module_layers[0]['annotations'][TITLE] == 'filter.wasm'
+    assert len(module_layers) == 1
+    assert module_layers[0]['annotations'][TITLE] == 'filter.wasm'
     assert dir_blob(tmp_path / 'skopeo-oci', module_layers[0]['digest']) == module
     config = json.loads(dir_blob(tmp_path / 'skopeo-oci', oci_manifest['config']['digest']))
-    assert config['type'] == 'envoy_proxy' and config['config']['root_ids'] == ['add_header']
+    assert config['type'] == 'envoy_proxy'
+    assert config['config']['root_ids'] == ['add_header']
 
     compat_manifest = skopeo_copy_to_dir(registry_plain, compat_ref, tmp_path / 'skopeo-compat')
     assert compat_manifest['annotations'][VARIANT_ANNOTATION] == 'compat'
@@ -389,7 +391,8 @@ def test_index_with_linux_and_wasi_children(registry_plain: Registry, sample_fil
     result = run_module('wasm_image_info', {'name': registry_plain.ref('interop/index:multi'), 'platform': 'linux/arm64',
                                             **connection(registry_plain)}, ansible_environment)
     assert result['failed'], result
-    assert 'linux/amd64' in result['msg'] and 'wasi/wasm' in result['msg'], result['msg']
+    assert 'linux/amd64' in result['msg'], result['msg']
+    assert 'wasi/wasm' in result['msg'], result['msg']
 
 
 def test_cncf_wasm_oci_artifact(registry_plain: Registry, sample_filter: pathlib.Path, ansible_environment: dict[str, str],

@@ -66,25 +66,34 @@ def test_a_pinned_image_already_in_dest_makes_no_request_and_survives_an_outage(
         tmp_path: pathlib.Path) -> None:
     dest = tmp_path / 'filter.wasm'
     first = _pull(ansible_environment, published.pinned, dest)
-    assert first['changed'] and not first['failed'], first
+    assert first['changed'], first
+    assert not first['failed'], first
     assert published.front.log, 'the first pull went to the registry'
     inode, record = dest.stat().st_ino, _record(dest).read_bytes()
 
     published.front.arm(EVERY_REQUEST)
     requests_before = len(published.front.log)
     again = _pull(ansible_environment, published.pinned, dest)
-    assert not again['failed'] and again['changed'] is False, again
-    assert again['image']['reference'] == published.pinned and again['image']['digest'] == published.digest
-    assert again['image']['wasm'] == first['image']['wasm'] and again['image']['runtime']['root_ids'] == [FILTER]
+    assert not again['failed'], again
+    assert again['changed'] is False, again
+    assert again['image']['reference'] == published.pinned
+    assert again['image']['digest'] == published.digest
+    assert again['image']['wasm'] == first['image']['wasm']
+    assert again['image']['runtime']['root_ids'] == [FILTER]
     checked = _pull(ansible_environment, published.pinned, dest, check_mode=True)
-    assert not checked['failed'] and checked['changed'] is False, checked
+    assert not checked['failed'], checked
+    assert checked['changed'] is False, checked
     assert len(published.front.log) == requests_before, published.front.log[requests_before:]
-    assert dest.stat().st_ino == inode and dest.read_bytes() == sample_filter.read_bytes() and _record(dest).read_bytes() == record
+    assert dest.stat().st_ino == inode
+    assert dest.read_bytes() == sample_filter.read_bytes()
+    assert _record(dest).read_bytes() == record
 
     # The same manifest through a registry address where nothing listens at all.
     elsewhere = f'{registry_down.host}/{REPOSITORY}@{published.digest}'
     down = _pull(ansible_environment, elsewhere, dest)
-    assert not down['failed'] and down['changed'] is False and down['image']['reference'] == elsewhere, down
+    assert not down['failed'], down
+    assert down['changed'] is False, down
+    assert down['image']['reference'] == elsewhere, down
 
 
 def test_a_pinned_image_whose_dest_changed_is_pulled_again(published: Published, sample_filter: pathlib.Path,
@@ -96,12 +105,14 @@ def test_a_pinned_image_whose_dest_changed_is_pulled_again(published: Published,
     # The re-hash disagrees with the record: the registry is asked, and while it fails so does the pull, leaving dest alone.
     published.front.arm(EVERY_REQUEST)
     refused = _pull(ansible_environment, published.pinned, dest)
-    assert refused['failed'] and dest.read_bytes() == b'\0asm\1\0\0\0 tampered', refused
+    assert refused['failed'], refused
+    assert dest.read_bytes() == b'\0asm\1\0\0\0 tampered', refused
 
     published.front.arm(0)
     requests_before = len(published.front.log)
     repaired = _pull(ansible_environment, published.pinned, dest)
-    assert repaired['changed'] and not repaired['failed'], repaired
+    assert repaired['changed'], repaired
+    assert not repaired['failed'], repaired
     assert dest.read_bytes() == sample_filter.read_bytes()
     assert len(published.front.log) > requests_before
 
@@ -113,18 +124,22 @@ def test_a_tag_is_asked_for_on_every_run_unless_if_not_present(published: Publis
 
     requests_before = len(published.front.log)
     unchanged = _pull(ansible_environment, published.tag, dest, pull_policy='always')
-    assert unchanged['changed'] is False and not unchanged['failed'], unchanged
+    assert unchanged['changed'] is False, unchanged
+    assert not unchanged['failed'], unchanged
     assert any(method in ('GET', 'HEAD') and '/manifests/v1' in path for method, path, status in published.front.log[requests_before:])
 
     published.front.arm(EVERY_REQUEST)
     requests_before = len(published.front.log)
     failed = _pull(ansible_environment, published.tag, dest)
-    assert failed['failed'] and len(published.front.log) > requests_before, failed
+    assert failed['failed'], failed
+    assert len(published.front.log) > requests_before, failed
 
     # Asked for explicitly, if_not_present keeps what dest holds of the tag without asking.
     requests_before = len(published.front.log)
     kept = _pull(ansible_environment, published.tag, dest, pull_policy='if_not_present')
-    assert not kept['failed'] and kept['changed'] is False and kept['image']['digest'] == published.digest, kept
+    assert not kept['failed'], kept
+    assert kept['changed'] is False, kept
+    assert kept['image']['digest'] == published.digest, kept
     assert len(published.front.log) == requests_before
 
 
@@ -139,14 +154,19 @@ def test_an_oci_name_pulls_from_the_layout(sample_filter: pathlib.Path, ansible_
     for name in (f'oci:{layout}:1.0.0', f'oci:{layout}@{digest}'):
         dest = tmp_path / f'{name.rsplit("@", 1)[-1].rsplit(":", 1)[-1]}.wasm'
         pulled = _pull(ansible_environment, name, dest)
-        assert pulled['changed'] and not pulled['failed'], pulled
-        assert pulled['image']['reference'] == name and pulled['image']['digest'] == digest
-        assert pulled['image']['wasm']['digest'] == module_digest and dest.read_bytes() == sample_filter.read_bytes()
+        assert pulled['changed'], pulled
+        assert not pulled['failed'], pulled
+        assert pulled['image']['reference'] == name
+        assert pulled['image']['digest'] == digest
+        assert pulled['image']['wasm']['digest'] == module_digest
+        assert dest.read_bytes() == sample_filter.read_bytes()
 
     missing_tag = _pull(ansible_environment, f'oci:{layout}', tmp_path / 'x.wasm')
-    assert missing_tag['failed'] and 'names no tag of a local OCI layout; write oci:<layout path>:<tag>' in missing_tag['msg'], missing_tag
+    assert missing_tag['failed'], missing_tag
+    assert 'names no tag of a local OCI layout; write oci:<layout path>:<tag>' in missing_tag['msg'], missing_tag
     missing_layout = _pull(ansible_environment, f'oci:{tmp_path}/nothing:1.0.0', tmp_path / 'x.wasm')
-    assert missing_layout['failed'] and f'OCI layout {tmp_path}/nothing does not exist' in missing_layout['msg'], missing_layout
+    assert missing_layout['failed'], missing_layout
+    assert f'OCI layout {tmp_path}/nothing does not exist' in missing_layout['msg'], missing_layout
     assert not (tmp_path / 'x.wasm').exists()
 
 
@@ -172,13 +192,15 @@ def test_the_role_converges_with_the_registry_down_for_pinned_images(pull_on: st
         published.front.arm(EVERY_REQUEST)
         requests_before = len(published.front.log)
         again = rollout(published.pinned)
-        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout + again.stderr
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert recap_changed(again.stdout) == 0, again.stdout + again.stderr
         assert len(published.front.log) == requests_before, published.front.log[requests_before:]
         assert envoy.header() == FILTER
 
         # A tag is asked for, and fails the run while the registry is down; Envoy keeps its filter.
         tagged = rollout(published.tag)
-        assert tagged.returncode != 0 and len(published.front.log) > requests_before, tagged.stdout
+        assert tagged.returncode != 0, tagged.stdout
+        assert len(published.front.log) > requests_before, tagged.stdout
         assert envoy.header() == FILTER
     finally:
         envoy.stop()
@@ -244,5 +266,8 @@ def test_module_defaults_for_the_registry_group_fit_every_module(sample_filter: 
                                text=True, check=False, timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     result = json.loads((tmp_path / 'results.json').read_text(encoding='utf-8'))
-    assert result['digest'] == result['pulled'] and result['digest'].startswith('sha256:') and result['planned'] is True, result
-    assert not list((tmp_path / 'etc-envoy').rglob('*.yaml')) and not (tmp_path / 'wasm-store').exists()
+    assert result['digest'] == result['pulled'], result
+    assert result['digest'].startswith('sha256:'), result
+    assert result['planned'] is True, result
+    assert not list((tmp_path / 'etc-envoy').rglob('*.yaml'))
+    assert not (tmp_path / 'wasm-store').exists()

@@ -11,16 +11,7 @@ import time
 import pytest
 import requests
 
-from harness.registries import (
-    FaultyFront,
-    OciImage,
-    Registry,
-    fetch_bearer_token,
-    parse_challenge,
-    registry_request,
-    skopeo_inspect_raw,
-    start_registry,
-)
+from harness.registries import FaultyFront, OciImage, Registry, fetch_bearer_token, parse_challenge, registry_request, skopeo_inspect_raw, start_registry
 from harness.token_service import TokenService
 
 KINDS = ['plain', 'basic', 'tls', 'token']
@@ -35,7 +26,8 @@ def test_v2_plain_answers(registry_plain: Registry) -> None:
     response = requests.get(f'{registry_plain.url}/v2/', verify=registry_plain.verify, timeout=10)
     assert response.status_code == 200
     assert response.headers['Docker-Distribution-API-Version'] == 'registry/2.0'
-    assert registry_plain.plain_http and registry_plain.url.startswith('http://127.0.0.1:')
+    assert registry_plain.plain_http
+    assert registry_plain.url.startswith('http://127.0.0.1:')
 
 
 def test_v2_basic_needs_credentials(registry_basic: Registry) -> None:
@@ -50,8 +42,10 @@ def test_v2_basic_needs_credentials(registry_basic: Registry) -> None:
 
 
 def test_v2_tls_is_verified_against_its_ca(registry_tls: Registry) -> None:
-    assert not registry_tls.plain_http and registry_tls.url.startswith('https://')
-    assert registry_tls.ca_path is not None and registry_tls.cert_dir is not None
+    assert not registry_tls.plain_http
+    assert registry_tls.url.startswith('https://')
+    assert registry_tls.ca_path is not None
+    assert registry_tls.cert_dir is not None
     assert [path.name for path in registry_tls.cert_dir.iterdir()] == ['ca.crt']
     response = requests.get(f'{registry_tls.url}/v2/', verify=registry_tls.verify, timeout=10)
     assert response.status_code == 200
@@ -66,7 +60,8 @@ def test_v2_token_challenge_and_token(registry_token: Registry, token_service: T
     assert anonymous.status_code == 401
     scheme, params = parse_challenge(anonymous.headers['WWW-Authenticate'])
     assert scheme == 'bearer'
-    assert params['realm'] == token_service.realm and params['service'] == token_service.service
+    assert params['realm'] == token_service.realm
+    assert params['service'] == token_service.service
     assert registry_request(registry_token, 'GET', '/v2/').status_code == 200
 
 
@@ -130,7 +125,8 @@ def test_token_anonymous_gets_nothing(registry_token: Registry, registry_token_a
 def test_faulty_front_fails_first_requests_then_forwards(faulty_front) -> None:
     front: FaultyFront = faulty_front(2, retry_after=1, match=r'^GET /v2/$')
     registry = front.registry
-    assert registry.kind == 'faulty' and registry.plain_http
+    assert registry.kind == 'faulty'
+    assert registry.plain_http
     statuses = []
     for _attempt in range(3):
         response = requests.get(f'{registry.url}/v2/', verify=registry.verify, timeout=10)
@@ -146,7 +142,8 @@ def test_faulty_front_matches_only_its_pattern(faulty_front, tiny_oci_image: Oci
     front: FaultyFront = faulty_front(1, match=r'^PUT /v2/.*/manifests/')
     assert requests.get(f'{front.registry.url}/v2/', verify=True, timeout=10).status_code == 200
     failed = push_with_skopeo(front.registry, tiny_oci_image.ref, 'harness/front:v1', check=False)
-    assert failed.returncode != 0 and '503' in failed.stderr + failed.stdout
+    assert failed.returncode != 0
+    assert '503' in failed.stderr + failed.stdout
     assert front.failures == 1
     push_with_skopeo(front.registry, tiny_oci_image.ref, 'harness/front:v1')  # a real push through the proxy
     assert skopeo_inspect_raw(front.registry, 'harness/front:v1').stdout.encode() == tiny_oci_image.manifest
@@ -170,7 +167,8 @@ def test_start_failure_reports_the_log_tail(tmp_path: pathlib.Path) -> None:
     with pytest.raises(pytest.fail.Exception) as failure:
         start_registry('broken', tmp_path, auth={'nosuchauth': {}}, ready_timeout=10)
     message = str(failure.value)
-    assert 'broken registry' in message and 'exited with status' in message
+    assert 'broken registry' in message
+    assert 'exited with status' in message
     assert 'nosuchauth' in message  # from Distribution's own log
 
 

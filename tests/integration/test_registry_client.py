@@ -15,11 +15,12 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._registry import client as client_module
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
+from ansible_collections.wasm.oci.plugins.module_utils._registry import client as client_module
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import connect, registry_argument_spec
+
 from harness.registries import Registry
 
 
@@ -124,7 +125,8 @@ def test_credentials_come_from_docker_config(registry_basic: Registry, tmp_path:
     (tmp_path / 'config.json').write_text(json.dumps({'auths': {registry_basic.host: {'auth': base64.b64encode(pair).decode()}}}))
     monkeypatch.setenv('DOCKER_CONFIG', str(tmp_path))
     client = _client(registry_basic, 'client/config:1', username=None, password=None)
-    assert client.credentials is not None and client.credentials.source == str(tmp_path / 'config.json')
+    assert client.credentials is not None
+    assert client.credentials.source == str(tmp_path / 'config.json')
     assert client.head_manifest('1') is None
 
 
@@ -134,5 +136,6 @@ def test_a_failed_upload_starts_a_new_session(faulty_front: t.Callable[..., t.An
     client = _client(front.registry, 'client/reupload:1', sleeps)
     digest = _upload(client, b'uploaded on the second session')
     assert client.has_blob(digest, len(b'uploaded on the second session'))
-    assert front.failures == 1 and len(sleeps) == 1
+    assert front.failures == 1
+    assert len(sleeps) == 1
     assert [method for method, path, status in front.log].count('POST') == 2

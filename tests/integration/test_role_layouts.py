@@ -69,7 +69,8 @@ def test_the_role_deploys_from_a_local_layout_with_no_registry(envoy_binary: pat
         assert (tmp_path / 'cache' / f'{v2_digest.split(":")[1]}.wasm').read_bytes() == modules['v2'].read_bytes()
 
         again = rollout(pinned)
-        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
+        assert again.returncode == 0, again.stdout
+        assert recap_changed(again.stdout) == 0, again.stdout
 
         # A layout that is not there fails the run at the pull, naming it; Envoy keeps its filter.
         missing = rollout(f'oci:{tmp_path}/no-layout:v1')
@@ -96,8 +97,10 @@ def test_hosts_that_pull_for_themselves_get_layout_images_from_the_controller(
     play_vars = dict(host.role_vars, envoy_filter_filters=filters)
 
     checked = run_role(play_vars, ansible_environment, tmp_path, '--check')
-    assert checked.returncode == 0 and recap_changed(checked.stdout) > 0, checked.stdout + checked.stderr
-    assert not list((tmp_path / 'etc-envoy').rglob('*.yaml')) and not wasm_dir.exists()
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert recap_changed(checked.stdout) > 0, checked.stdout + checked.stderr
+    assert not list((tmp_path / 'etc-envoy').rglob('*.yaml'))
+    assert not wasm_dir.exists()
 
     deployed = run_role(play_vars, ansible_environment, tmp_path)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
@@ -108,6 +111,7 @@ def test_hosts_that_pull_for_themselves_get_layout_images_from_the_controller(
     try:
         assert headers(envoy) == ['add_header', 'add_header_v2']
         again = run_role(play_vars, ansible_environment, tmp_path)
-        assert again.returncode == 0 and recap_changed(again.stdout) == 0, again.stdout
+        assert again.returncode == 0, again.stdout
+        assert recap_changed(again.stdout) == 0, again.stdout
     finally:
         envoy.stop()

@@ -52,7 +52,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
 
 def _sign(image: str, key: KeyPair, environment: dict[str, str]) -> None:
     signed = run_module('wasm_image_sign', {'name': image, 'key': str(key.private), 'plain_http': True}, environment)
-    assert signed['changed'] and not signed['failed'], signed
+    assert signed['changed'], signed
+    assert not signed['failed'], signed
 
 
 @pytest.fixture(scope='module')
@@ -157,7 +158,8 @@ def test_an_unsigned_image_is_refused_before_any_file_changes_and_rolls_out_once
     refused = host.run({'name': FILTER, 'image': unsigned})
     assert refused.returncode != 0, refused.stdout
     [refusal] = _refusals(refused.stdout)
-    assert refusal['task'] == 'Pull each image once' and refusal['item'] == [unsigned, [str(keys.a.public)]], refusal
+    assert refusal['task'] == 'Pull each image once', refusal
+    assert refusal['item'] == [unsigned, [str(keys.a.public)]], refusal
     assert f'(item={unsigned})' in refused.stdout
     assert f'with the keys tried ({keys.a.key_id}): found no signatures' in refusal['msg'], refusal
     assert DEPLOY_TASK not in refused.stdout
@@ -170,7 +172,8 @@ def test_an_unsigned_image_is_refused_before_any_file_changes_and_rolls_out_once
     assert rolled_out.returncode == 0, rolled_out.stdout + rolled_out.stderr
     assert reported(rolled_out.stdout) == [f'{FILTER}: {unsigned} (<digest>) applied and confirmed by Envoy'], rolled_out.stdout
     header, version = host.serving()
-    assert header == 'add_header_v2' and version.strip('"').startswith(f'{unsigned} sha256:'), version
+    assert header == 'add_header_v2', version
+    assert version.strip('"').startswith(f'{unsigned} sha256:'), version
 
 
 def test_a_filter_s_own_keys_replace_the_role_s(host: Host, keys: Keys, images: Images) -> None:
@@ -179,7 +182,8 @@ def test_a_filter_s_own_keys_replace_the_role_s(host: Host, keys: Keys, images: 
     passed = host.run(by_b)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     header, version = host.serving()
-    assert header == 'add_header_v2' and version.strip('"').startswith(f'{images.v2_by_b} sha256:'), version
+    assert header == 'add_header_v2', version
+    assert version.strip('"').startswith(f'{images.v2_by_b} sha256:'), version
     before, serving = host.files(), host.serving()
 
     # The keys belong to the filter: another filter of the same image, left with the role's key A, is refused. And they
@@ -208,7 +212,8 @@ def test_a_host_that_pulls_refuses_a_wrong_key_before_writing_its_copy(host: Hos
     refused = host.run({'name': FILTER, 'image': images.v2_by_b}, **pulling)
     assert refused.returncode != 0, refused.stdout
     [refusal] = _refusals(refused.stdout)
-    assert refusal['task'] == 'Pull each image on the host' and refusal['item'][0] == images.v2_by_b, refusal
+    assert refusal['task'] == 'Pull each image on the host', refusal
+    assert refusal['item'][0] == images.v2_by_b, refusal
     assert f'with the keys tried ({keys.a.key_id}): found 1 signature, none accepted: signature 1: wrong key' in refusal['msg'], refusal
     assert DEPLOY_TASK not in refused.stdout
     # The pulled copy of v2 included: the pull writes nothing before the image verified.
@@ -248,7 +253,9 @@ def test_a_refused_image_of_one_host_stops_every_host_before_any_writes(pull_on:
     assert refused.returncode != 0, refused.stdout
     # edge-b's pull is refused (on the controller, or on edge-b itself), and edge-a, which failed nothing, stops too.
     [refusal] = _refusals(refused.stdout)
-    assert refusal['host'] == 'edge-b' and refusal['item'][0] == images.v2_by_b and 'wrong key' in refusal['msg'], refusal
+    assert refusal['host'] == 'edge-b', refusal
+    assert refusal['item'][0] == images.v2_by_b, refusal
+    assert 'wrong key' in refusal['msg'], refusal
     assert DEPLOY_TASK not in refused.stdout
     for name in hosts:
         assert not (tmp_path / name / 'etc-envoy').exists()

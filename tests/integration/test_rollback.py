@@ -210,7 +210,8 @@ def test_a_refused_rollback_leaves_each_host_as_it_was(at_v2: Fleet) -> None:
 
         message = results['edge-a']['msg']
         assert message.startswith(f'Cannot roll back filter {FILTER} to {fleet.images["v1"]} (sha256:'), message
-        assert f'the module {module} that version loads is missing' in message and 'nothing was changed' in message, message
+        assert f'the module {module} that version loads is missing' in message, message
+        assert 'nothing was changed' in message, message
         assert snapshot(fleet.config_dir('edge-a'), fleet.wasm_dir('edge-a')) == untouched
 
         message = results['edge-b']['msg']
@@ -246,7 +247,8 @@ def test_with_the_registry_down_every_host_serves_its_previous_version_again(at_
     assert rolled_back.returncode == 0, rolled_back.stdout + rolled_back.stderr
     # No pull ran, and the registry was asked nothing.
     assert _ran(rolled_back.stdout, PULL_TASKS) == set()
-    assert len(fleet.front.log) == asked and snapshot(fleet.workdir / 'cache') == cache
+    assert len(fleet.front.log) == asked
+    assert snapshot(fleet.workdir / 'cache') == cache
     results = _rollback_results(rolled_back.stdout)
     for host in HOSTS:
         current, previous = versions[host]
@@ -255,9 +257,12 @@ def test_with_the_registry_down_every_host_serves_its_previous_version_again(at_
         assert (fleet.envoys[host].counter('update_success'), fleet.envoys[host].counter('update_rejected')) == (accepted + 1, rejected)
         assert not fleet.previous(host).exists()
         result = results[host]
-        assert result['changed'] and result['verified'] and result['msg'] == f'Rolled back: {FILTER}', result
+        assert result['changed'], result
+        assert result['verified'], result
+        assert result['msg'] == f'Rolled back: {FILTER}', result
         [report] = result['filters']
-        assert report['confirmed'] and report['changed']
+        assert report['confirmed']
+        assert report['changed']
         assert report['rolled_back_from'] == {'reference': fleet.images['v2'], 'digest': current.split()[1]}
         assert report['rolled_back_to'] == report['image'] == {'reference': fleet.images['v1'], 'digest': previous.split()[1]}
 
@@ -268,6 +273,7 @@ def test_with_the_registry_down_every_host_serves_its_previous_version_again(at_
     assert all('changed=0' in recap[host] for host in HOSTS), recap
     results = _rollback_results(again.stdout)
     for host in HOSTS:
-        assert results[host]['verified'] and results[host]['filters'][0]['message'].startswith('nothing to roll back'), results[host]
+        assert results[host]['verified'], results[host]
+        assert results[host]['filters'][0]['message'].startswith('nothing to roll back'), results[host]
         assert fleet.serving(host)[0] == HEADERS['v1']
     assert len(fleet.front.log) == asked

@@ -31,13 +31,31 @@ from ansible_collections.wasm.oci.plugins.module_utils._registry.sender import R
 from ansible_collections.wasm.oci.plugins.module_utils._registry.source import RegistrySource
 from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import trust_from, verify_image
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import load_private_key
+
 from harness.module_runner import run_module
 from harness.playbook import run_tasks
 from harness.registries import Registry, registry_request, run_skopeo, skopeo_args
 from harness.signing import (
-    COSIGN_SIGNATURE_ANNOTATION, COSIGN_SIMPLE_SIGNING, PASSPHRASE, blob_downloads, copy_signature_image, cosign_payload, get_blob, key_id,
-    key_structure, make_keys, payload_layer, put_image, put_signature_image, sign, signature_manifest, signature_tag, tags, vector_signature,
-    wasm_module, with_label,
+    COSIGN_SIGNATURE_ANNOTATION,
+    COSIGN_SIMPLE_SIGNING,
+    PASSPHRASE,
+    blob_downloads,
+    copy_signature_image,
+    cosign_payload,
+    get_blob,
+    key_id,
+    key_structure,
+    make_keys,
+    payload_layer,
+    put_image,
+    put_signature_image,
+    sign,
+    signature_manifest,
+    signature_tag,
+    tags,
+    vector_signature,
+    wasm_module,
+    with_label,
 )
 from harness.wild_images import OCI_CONFIG, OCI_MANIFEST, OCI_TAR, OCI_TAR_GZIP, WildImage, container, platform_index
 
@@ -257,7 +275,8 @@ def nothing_written(scene: Scene, name: str, existing: bytes | None = None) -> N
     if existing is None:
         assert list(dest.parent.iterdir()) == [], f'the refused pull left {list(dest.parent.iterdir())}'
     else:
-        assert list(dest.parent.iterdir()) == [dest] and dest.read_bytes() == existing
+        assert list(dest.parent.iterdir()) == [dest]
+        assert dest.read_bytes() == existing
 
 
 # -- signing ---------------------------------------------------------------------------------------------
@@ -265,7 +284,8 @@ def nothing_written(scene: Scene, name: str, existing: bytes | None = None) -> N
 
 def test_check_mode_reports_the_signature_and_writes_nothing(scene: Scene) -> None:
     result = succeeded(scene.results['check mode'])
-    assert result['changed'] and result['digest'] == scene.digests['main']
+    assert result['changed']
+    assert result['digest'] == scene.digests['main']
     assert scene.signatures['after check mode'] is None
     # The diff names the payload the real run then wrote: payloads are deterministic, only signatures differ.
     final = scene.signatures['signed']
@@ -275,7 +295,8 @@ def test_check_mode_reports_the_signature_and_writes_nothing(scene: Scene) -> No
 
 def test_first_signature_names_the_image_and_the_annotations(scene: Scene) -> None:
     result = succeeded(scene.results['sign main: first'])
-    assert result['changed'] and result['signature_tag'] == signature_tag(scene.digests['main'])
+    assert result['changed']
+    assert result['signature_tag'] == signature_tag(scene.digests['main'])
     claim = payloads(scene, scene.signatures['signed'])[0]
     assert claim['critical'] == {
         'identity': {'docker-reference': scene.registry.ref(MAIN)},
@@ -287,7 +308,8 @@ def test_first_signature_names_the_image_and_the_annotations(scene: Scene) -> No
 
 def test_signing_again_with_the_same_key_and_annotations_changes_nothing(scene: Scene) -> None:
     result = succeeded(scene.results['sign main: the same key and annotations again'])
-    assert not result['changed'] and result['digest'] == scene.digests['main']
+    assert not result['changed']
+    assert result['digest'] == scene.digests['main']
     # Of the three layers in the end, none is a second copy of the first claim.
     assert [claim['optional'] for claim in payloads(scene, scene.signatures['signed'])] == [{'ci': '1'}, {'ci': '2'}, None]
 
@@ -295,7 +317,8 @@ def test_signing_again_with_the_same_key_and_annotations_changes_nothing(scene: 
 def test_new_annotations_add_a_layer(scene: Scene) -> None:
     assert succeeded(scene.results['sign main: new annotations'])['changed']
     final = scene.signatures['signed']
-    assert final is not None and len(final['layers']) == 3
+    assert final is not None
+    assert len(final['layers']) == 3
 
 
 def test_a_second_signer_is_added_and_every_signer_verifies(scene: Scene) -> None:
@@ -309,11 +332,13 @@ def test_a_second_signer_is_added_and_every_signer_verifies(scene: Scene) -> Non
         {'key': release, 'digest': digest, 'annotations': {}},
     ]
     pulled = succeeded(scene.results['verify main: pull, the second signer with identity'])
-    assert pulled['changed'] and pulled['signatures'] == [{'key': release, 'digest': digest, 'annotations': {}}]
+    assert pulled['changed']
+    assert pulled['signatures'] == [{'key': release, 'digest': digest, 'annotations': {}}]
     assert scene.dests['main'].read_bytes() == scene.modules['main']
     # Verified again (what is on disk proves nothing about who signed it), and nothing to change.
     again = succeeded(scene.results['verify main: pull again into the same dest'])
-    assert not again['changed'] and again['signatures'] == pulled['signatures']
+    assert not again['changed']
+    assert again['signatures'] == pulled['signatures']
 
 
 def test_signing_a_tag_signs_the_manifest_digest_it_names(scene: Scene) -> None:
@@ -326,9 +351,11 @@ def test_signing_a_tag_signs_the_manifest_digest_it_names(scene: Scene) -> None:
 def test_signing_an_index_signs_the_index_digest(scene: Scene) -> None:
     signed = succeeded(scene.results['sign index: by tag'])
     pulled = succeeded(scene.results['verify index: pull by tag, the key as PEM text'])
-    assert signed['changed'] and signed['digest'] == scene.digests['index'] == pulled['image']['index_digest']
+    assert signed['changed']
+    assert signed['digest'] == scene.digests['index'] == pulled['image']['index_digest']
     child = pulled['image']['digest']
-    assert child != scene.digests['index'] and signature_manifest(scene.registry, INDEX, child) is None
+    assert child != scene.digests['index']
+    assert signature_manifest(scene.registry, INDEX, child) is None
     assert pulled['signatures'] == [{'key': key_id(scene.keys['ci.pub']), 'digest': scene.digests['index'], 'annotations': {}}]
     assert scene.dests['index'].read_bytes() == scene.modules['index']
 
@@ -336,7 +363,8 @@ def test_signing_an_index_signs_the_index_digest(scene: Scene) -> None:
 def test_the_signature_image_has_the_shape_cosign_writes(scene: Scene) -> None:
     manifest = scene.signatures['signed']
     assert manifest is not None
-    assert manifest['mediaType'] == OCI_MANIFEST and manifest['config']['mediaType'] == OCI_CONFIG
+    assert manifest['mediaType'] == OCI_MANIFEST
+    assert manifest['config']['mediaType'] == OCI_CONFIG
     assert {layer['mediaType'] for layer in manifest['layers']} == {COSIGN_SIMPLE_SIGNING}
     for layer in manifest['layers']:
         assert set(layer['annotations']) == {COSIGN_SIGNATURE_ANNOTATION}
@@ -359,7 +387,8 @@ def test_the_signature_image_has_the_shape_cosign_writes(scene: Scene) -> None:
 
 def test_credentials_reach_the_signature_manifest(scene: Scene) -> None:
     signed = succeeded(scene.results['sign basic: with credentials'])
-    assert signed['changed'] and signed['digest'] == scene.digests['basic']
+    assert signed['changed']
+    assert signed['digest'] == scene.digests['basic']
     # Only with credentials does the registry show the signature the module wrote.
     anonymous = registry_request(scene.basic, 'GET', f'/v2/{BASIC}/manifests/{signed["signature_tag"]}', username=None)
     assert anonymous.status_code == 401
@@ -387,7 +416,8 @@ BAD_KEYS_IN_PROCESS = {
 def test_bad_signing_keys_are_refused_clearly(scene: Scene, case: str) -> None:
     message = refused(scene.results[f'bad key: {case}'], *BAD_KEYS[case])
     # A key is named by its path, never by its bytes.
-    assert 'BEGIN' not in message and str(scene.workdir / 'keys') in message
+    assert 'BEGIN' not in message
+    assert str(scene.workdir / 'keys') in message
 
 
 @pytest.mark.parametrize('name', BAD_KEYS_IN_PROCESS)
@@ -443,7 +473,8 @@ def test_identity_is_checked_only_when_asked(scene: Scene) -> None:
             f"identity mismatch: it names '{scene.registry.ref(MAIN)}', not '{scene.registry.ref(COPY)}'")
     nothing_written(scene, 'identity')
     accepted = succeeded(scene.results['verify copy: pull without identity'])
-    assert accepted['changed'] and len(accepted['signatures']) == 2
+    assert accepted['changed']
+    assert len(accepted['signatures']) == 2
     assert scene.dests['copy'].read_bytes() == scene.modules['main']
 
 
@@ -480,7 +511,8 @@ def test_many_layers_are_refused_quickly(scene: Scene) -> None:
 
 def test_image_copied_into_a_layout_with_its_signatures_verifies(scene: Scene) -> None:
     pulled = succeeded(scene.results['verify layout: pull'])
-    assert pulled['changed'] and [signature['digest'] for signature in pulled['signatures']] == [scene.digests['main']] * 2
+    assert pulled['changed']
+    assert [signature['digest'] for signature in pulled['signatures']] == [scene.digests['main']] * 2
     assert scene.dests['layout'].read_bytes() == scene.modules['main']
 
 

@@ -146,7 +146,8 @@ def wild(registry_plain: Registry, ansible_environment: dict[str, str], tmp_path
 
 def assert_failed_cleanly(result: dict[str, t.Any], phrase: str) -> None:
     assert result['failed'], f'expected a failure, got {result}'
-    assert 'MODULE FAILURE' not in result.get('msg', '') and 'module_stderr' not in result, f'the module crashed: {result}'
+    assert 'MODULE FAILURE' not in result.get('msg', ''), f'the module crashed: {result}'
+    assert 'module_stderr' not in result, f'the module crashed: {result}'
     assert phrase in result['msg'], result['msg']
 
 
@@ -177,7 +178,8 @@ def test_module_the_oras_sdk_pushed_without_a_media_type_is_pulled_and_described
     module = module_for('oras-sdk')
     served = requests.get(f'{registry_plain.url}/v2/{ORAS_SDK_REPOSITORY}/manifests/1', headers={'Accept': OCI_MANIFEST}, timeout=10)
     manifest = served.json()
-    assert manifest['config']['mediaType'] == 'application/vnd.unknown.config.v1+json' and 'artifactType' not in manifest
+    assert manifest['config']['mediaType'] == 'application/vnd.unknown.config.v1+json'
+    assert 'artifactType' not in manifest
     assert [(layer['mediaType'], layer['annotations'][TITLE]) for layer in manifest['layers']] == [(OCI_TAR, 'plugin.wasm')]
     digest = served.headers['Docker-Content-Digest']
 
@@ -186,7 +188,8 @@ def test_module_the_oras_sdk_pushed_without_a_media_type_is_pulled_and_described
     assert pulled['changed'] is True
     assert (pulled['image']['digest'], pulled['image']['variant']) == (digest, 'oci')
     again = wild.results['oras-sdk: pull by digest into the same dest']
-    assert not again['failed'] and again['changed'] is False, again
+    assert not again['failed'], again
+    assert again['changed'] is False, again
     assert pathlib.Path(wild.tasks['oras-sdk: pull by tag'][1]['dest']).read_bytes() == module
     for name in ('oras-sdk: info by tag', 'oras-sdk: info by digest'):
         assert_describes(wild.results[name], digest, 'oci', module)

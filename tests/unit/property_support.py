@@ -15,8 +15,7 @@ import json
 import tracemalloc
 import typing as t
 
-from hypothesis import HealthCheck, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 

@@ -133,9 +133,8 @@ def tar_bytes(entries: t.Sequence[TarEntry | tuple[str, bytes]], tar_format: int
     """An uncompressed tar of ``entries`` in the given order; plain tuples are regular files."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode='w', format=tar_format) as archive:
-        for entry in entries:
-            if isinstance(entry, tuple):
-                entry = TarEntry(*entry)
+        for given in entries:
+            entry = TarEntry(*given) if isinstance(given, tuple) else given
             info = tarfile.TarInfo(entry.path)
             info.type = entry.kind
             info.linkname = entry.linkname

@@ -86,7 +86,7 @@ VETH_PATTERN = re.compile(r'^wo([0-9a-f]{6})r(\d+)$')
 SESSION_ID_BYTES = 3
 
 HostRef = t.Union['FleetHost', str, int]
-Command = t.Union[str, t.Sequence[str]]
+Command = str | t.Sequence[str]
 
 
 class FleetError(RuntimeError):
@@ -616,9 +616,8 @@ class Fleet:
         while True:
             if process is not None and not process.alive():
                 raise FleetError(f'{process.name} exited with {process.popen.returncode} before {target.address}:{port} opened:\n{process.log_tail()}')
-            with contextlib.suppress(OSError):
-                with socket.create_connection((target.address, port), timeout=1):
-                    return
+            with contextlib.suppress(OSError), socket.create_connection((target.address, port), timeout=1):
+                return
             if time.monotonic() > deadline:
                 tail = f':\n{process.log_tail()}' if process is not None else ''
                 raise FleetError(f'nothing accepted connections on {target.address}:{port} of {target.name} in {timeout}s{tail}')
@@ -686,7 +685,7 @@ _ACTIVE: list[Fleet] = []
 @atexit.register
 def _stop_leftovers() -> None:
     """A safety net for an interrupted session: the fixture normally stops the fleet first."""
-    for running in list(_ACTIVE):
+    for running in _ACTIVE.copy():  # a copy: stop() takes the fleet off _ACTIVE
         running.stop()
 
 

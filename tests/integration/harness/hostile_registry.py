@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ['HostileRegistry', 'Misbehaviour', 'Seen', 'WasmImage', 'TlsFiles', 'make_tls_files', 'memory_probe', 'HUGE']
+__all__ = ['HUGE', 'HostileRegistry', 'Misbehaviour', 'Seen', 'TlsFiles', 'WasmImage', 'make_tls_files', 'memory_probe']
 
 OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 WASM_CONFIG = 'application/vnd.module.wasm.config.v1+json'
@@ -102,7 +102,7 @@ class TlsFiles:
 def make_tls_files(directory: pathlib.Path) -> TlsFiles:
     """A throwaway CA and a certificate it signed for 127.0.0.1, 127.0.0.2 and localhost."""
     directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'wasm.oci hostile registry CA')])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

@@ -78,7 +78,7 @@ class AnsibleRunError(AssertionError):
     """Ansible ran, but produced no task result (bad arguments to the CLI, a missing collection, ...)."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _callback_dir() -> pathlib.Path:
     directory = pathlib.Path(tempfile.mkdtemp(prefix='wasm-oci-callback-'))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)

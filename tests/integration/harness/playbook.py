@@ -48,11 +48,12 @@ def _run_play(tasks: dict[str, Task], environment: t.Mapping[str, str], workdir:
     # Pipelining runs each module in one process instead of copying it to a temporary directory first.
     completed = subprocess.run([_ansible_playbook(), '-i', 'localhost,', str(playbook)], env={**environment, 'ANSIBLE_PIPELINING': '1'},
                                capture_output=True, text=True, check=False, timeout=timeout)
-    assert completed.returncode == 0 and results_path.exists(), completed.stdout + completed.stderr
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert results_path.exists(), completed.stdout + completed.stderr
     results = json.loads(results_path.read_text(encoding='utf-8'))
     for result in results:
         result.setdefault('failed', False)
-    return dict(zip(tasks, results))
+    return dict(zip(tasks, results, strict=True))
 
 
 def run_tasks(tasks: t.Mapping[str, Task], environment: t.Mapping[str, str], workdir: pathlib.Path, *, plays: int = 2,

@@ -129,7 +129,7 @@ class ManagedProcess:
 @atexit.register
 def _stop_leftovers() -> None:
     """A safety net for an interrupted session: fixtures normally stop everything first."""
-    for process in list(_RUNNING):
+    for process in _RUNNING.copy():  # a copy: stop() takes the process off _RUNNING
         process.stop(timeout=5)
 
 

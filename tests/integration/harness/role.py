@@ -14,7 +14,6 @@ from .envoy import HEADER, Envoy, free_port
 from .module_runner import publish
 from .registries import Registry
 
-
 # The role's last task, which prints the summary of envoy_wasm_filters.
 REPORT_TASK = 'Report what changed'
 
@@ -60,7 +59,7 @@ def reported(output: str, host: str = 'localhost') -> list[str]:
         if lines[index].startswith(('TASK [', 'PLAY RECAP')):
             break
         if lines[index] == f'ok: [{host}] => {{':
-            summary = json.loads('\n'.join(['{'] + lines[index + 1:lines.index('}', index) + 1]))['msg']
+            summary = json.loads('\n'.join(['{', *lines[index + 1:lines.index('}', index) + 1]]))['msg']
             return [re.sub(r' \(sha256:[0-9a-f]{64}\) ', ' (<digest>) ', line) for line in summary]
     return []
 

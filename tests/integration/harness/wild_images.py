@@ -159,12 +159,12 @@ def higress_oci(image: WildImage, module: bytes) -> None:
 
 def platform_index(image: WildImage, module: bytes, *, docker: bool, attestations: bool) -> dict[str, str]:
     """A linux/amd64 + linux/arm64 index of ``module`` (buildx or a manifest list); returns the child digest by architecture."""
-    children = []
-    for architecture in ('amd64', 'arm64'):
-        children.append(container(
-            image, [('plugin.wasm', module)], manifest_type=DOCKER_MANIFEST if docker else OCI_MANIFEST,
-            layer_type=DOCKER_TAR_GZIP if docker else OCI_TAR_GZIP, architecture=architecture,
-            platform={'os': 'linux', 'architecture': architecture}))
+    children = [
+        container(image, [('plugin.wasm', module)], manifest_type=DOCKER_MANIFEST if docker else OCI_MANIFEST,
+                  layer_type=DOCKER_TAR_GZIP if docker else OCI_TAR_GZIP, architecture=architecture,
+                  platform={'os': 'linux', 'architecture': architecture})
+        for architecture in ('amd64', 'arm64')
+    ]
     if attestations:
         for child in list(children):
             statement = image.blob('application/vnd.in-toto+json', b'{"_type":"https://in-toto.io/Statement/v0.1"}')

@@ -93,14 +93,18 @@ def test_relative_path_is_written_in_the_current_directory(tmp_path: pathlib.Pat
     assert os.listdir(tmp_path) == ['relative.bin']
 
 
+def _write_then_fail(path: pathlib.Path, data: bytes, *mode: int) -> None:
+    with atomic_writer(str(path), *mode) as stream:
+        stream.write(data)
+        raise _Boom
+
+
 def test_exception_leaves_the_old_file_untouched_and_no_temp_file(tmp_path: pathlib.Path) -> None:
     target = tmp_path / 'out.bin'
     target.write_bytes(b'old')
     target.chmod(0o600)
     with pytest.raises(_Boom):
-        with atomic_writer(str(target), 0o644) as stream:
-            stream.write(b'partial new content')
-            raise _Boom()
+        _write_then_fail(target, b'partial new content', 0o644)
     assert target.read_bytes() == b'old'
     assert _mode(target) == 0o600
     assert os.listdir(tmp_path) == ['out.bin']
@@ -108,23 +112,19 @@ def test_exception_leaves_the_old_file_untouched_and_no_temp_file(tmp_path: path
 
 def test_exception_without_an_old_file_leaves_nothing(tmp_path: pathlib.Path) -> None:
     with pytest.raises(_Boom):
-        with atomic_writer(str(tmp_path / 'out.bin')) as stream:
-            stream.write(b'partial')
-            raise _Boom()
+        _write_then_fail(tmp_path / 'out.bin', b'partial')
     assert os.listdir(tmp_path) == []
 
 
 def test_keyboard_interrupt_also_cleans_up(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_writer(str(tmp_path / 'out.bin')):
-            raise KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt), atomic_writer(str(tmp_path / 'out.bin')):
+        raise KeyboardInterrupt
     assert os.listdir(tmp_path) == []
 
 
 def test_exception_after_the_writer_closed_the_stream_cleans_up(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(ValueError):
-        with atomic_writer(str(tmp_path / 'out.bin')) as stream:
-            stream.close()
+    with pytest.raises(ValueError, match='closed file'), atomic_writer(str(tmp_path / 'out.bin')) as stream:
+        stream.close()
     assert os.listdir(tmp_path) == []
 
 
@@ -138,7 +138,7 @@ def test_target_that_is_a_directory_is_not_replaced(tmp_path: pathlib.Path) -> N
     target = tmp_path / 'dir'
     target.mkdir()
     (target / 'keep').write_text('x')
-    with pytest.raises(OSError):
+    with pytest.raises(IsADirectoryError):
         write_atomically(str(target), b'x')
     assert (target / 'keep').read_text() == 'x'
     assert os.listdir(tmp_path) == ['dir']

@@ -120,7 +120,7 @@ class _Server(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802  pylint: disable=invalid-name
+    def do_GET(self) -> None:  # pylint: disable=invalid-name
         self.server.requests.append(self.path)
         answer = self.server.answers.get(self.path.split('?')[0], Answer(404))
         time.sleep(answer.delay)

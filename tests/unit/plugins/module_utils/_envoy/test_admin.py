@@ -11,17 +11,9 @@ import urllib.parse
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy import admin as admin_module
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import (
-    REJECTED,
-    SUCCESS,
-    AdminError,
-    EnvoyAdmin,
-    UpdateCounters,
-    same_envoy,
-    stat_prefix,
-)
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._envoy import admin as admin_module
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import REJECTED, SUCCESS, AdminError, EnvoyAdmin, UpdateCounters, same_envoy, stat_prefix
 
 PREFIX = 'extension_config_discovery.http_filter.add_header.'
 BEFORE = UpdateCounters(1, 0, 'v1')
@@ -50,7 +42,7 @@ def test_stat_prefix_names_the_filter_type() -> None:
     assert stat_prefix('tcp_guard', 'network') == 'extension_config_discovery.network_filter.tcp_guard.'
 
 
-@pytest.mark.parametrize('answers, version, outcome', [
+@pytest.mark.parametrize(('answers', 'version', 'outcome'), [
     pytest.param([BEFORE, None, UpdateCounters(2, 0, 'v2')], None, SUCCESS, id='success-after-no-stats'),
     pytest.param([UpdateCounters(2, 0, 'v2')], 'v2', SUCCESS, id='success-of-the-version'),
     pytest.param([UpdateCounters(2, 0, 'v1'), UpdateCounters(3, 0, 'v2')], 'v2', SUCCESS, id='waits-for-the-version'),
@@ -65,7 +57,8 @@ def test_wait_for_update_reports_what_moved(clock: t.Any, answers: list[UpdateCo
     assert admin.wait_for_update(PREFIX, BEFORE, timeout=5, version=version) == outcome
     if outcome is None:
         # Gave up at the deadline of the fake clock: one reading per tick, a poll interval's sleep in between.
-        assert admin.asked <= 6 and clock.sleeps == [admin_module._POLL_INTERVAL] * (admin.asked - 1)
+        assert admin.asked <= 6
+        assert clock.sleeps == [admin_module._POLL_INTERVAL] * (admin.asked - 1)
 
 
 def test_server_info_is_none_when_the_port_refuses_connections(refused_address: str) -> None:
@@ -89,7 +82,7 @@ def test_server_info_without_command_line_options_is_no_envoy(service: t.Any, do
         EnvoyAdmin(service.address).server_info()
 
 
-@pytest.mark.parametrize('answer, message', [
+@pytest.mark.parametrize(('answer', 'message'), [
     pytest.param({'status': 404}, r'answered HTTP 404 for /server_info: is it the admin address of Envoy\?', id='http-404'),
     pytest.param({'body': b'<html>hello</html>'}, r'sent /server_info that is not JSON: .*is it the admin address of Envoy\?',
                  id='not-json'),
@@ -126,7 +119,7 @@ def test_counters_ask_for_the_stats_under_the_prefix_and_parse_them(service: t.A
     assert query == {'format': ['json'], 'filter': [r'^extension_config_discovery\.http_filter\.add_header\.']}
 
 
-@pytest.mark.parametrize('items, expected', [
+@pytest.mark.parametrize(('items', 'expected'), [
     pytest.param([(PREFIX + 'update_success', 1)], UpdateCounters(1, 0, ''), id='missing-values-are-zero'),
     pytest.param([(PREFIX + 'update_success', True), (PREFIX + 'update_rejected', '3'), (PREFIX + 'version_text', None)],
                  UpdateCounters(0, 0, ''), id='values-of-other-types-are-zero'),
@@ -160,7 +153,7 @@ def test_same_envoy_by_absolute_path_compares_real_paths(tmp_path: pathlib.Path)
     assert not same_envoy(_info(str(tmp_path / 'other' / 'envoy.yaml')), bootstrap, 'edge-1')
 
 
-@pytest.mark.parametrize('info, node_id, expected', [
+@pytest.mark.parametrize(('info', 'node_id', 'expected'), [
     pytest.param(_info('envoy.yaml'), 'edge-1', True, id='relative-same-name-and-node'),
     pytest.param(_info('./conf/envoy.yaml'), 'edge-1', True, id='relative-in-a-directory'),
     pytest.param(_info('envoy.yaml', 'edge-2'), 'edge-1', False, id='relative-other-node'),

@@ -15,6 +15,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy import running
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import CLUSTER_UPDATES, LISTENER_UPDATES, REJECTED, UpdateCounters, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing, Outcome, Settings
@@ -24,7 +25,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_F
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import module_store_path
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, PlanError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import RESTART_MARK, read_unconfirmed, write_unconfirmed
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module, proxy_module
 
 REFERENCE = 'ghcr.io/example/add_header:1.0.0'
@@ -106,20 +106,25 @@ def _watches(paths: Paths) -> dict[str, str]:
 
 def test_with_envoy_stopped_everything_is_written_and_recorded_unconfirmed(run: Run, paths: Paths, refused_address: str) -> None:
     outcome = run()
-    assert not outcome.running and not outcome.restart_needed and not outcome.verified
-    assert outcome.unconfirmed == set(_watches(paths)) and read_unconfirmed(paths.config_dir) == _watches(paths)
+    assert not outcome.running
+    assert not outcome.restart_needed
+    assert not outcome.verified
+    assert outcome.unconfirmed == set(_watches(paths))
+    assert read_unconfirmed(paths.config_dir) == _watches(paths)
     assert [change.path for change in outcome.plan.changes] == [paths.ecds('a'), paths.clusters, paths.listeners, paths.bootstrap]
     for change in outcome.plan.changes:
         assert pathlib.Path(change.path).read_bytes() == change.new
         assert stat.S_IMODE(os.stat(change.path).st_mode) == 0o640
     assert load_document(paths.ecds('a'))['version_info'].startswith(f'{REFERENCE} sha256:')
-    assert outcome.warnings == [f'Envoy is not running (nothing listens on {refused_address}, the admin address of its bootstrap): '
-                                'the files were written unconfirmed; the next run with Envoy running checks them']
+    assert outcome.warnings == [(f'Envoy is not running (nothing listens on {refused_address}, the admin address of its bootstrap): '
+                                 'the files were written unconfirmed; the next run with Envoy running checks them')]
     assert outcome.plan.filters[0]['confirmed'] is False
     assert outcome.summary() == [f'a: {REFERENCE} (sha256:{"e" * 64}) written, not confirmed by Envoy yet']
     # Nothing changes the next time; the files stay unconfirmed until Envoy runs.
     again = run()
-    assert again.plan.changes == [] and again.unconfirmed == set(_watches(paths)) and again.warnings == []
+    assert again.plan.changes == []
+    assert again.unconfirmed == set(_watches(paths))
+    assert again.warnings == []
 
 
 def test_a_user_owned_bootstrap_naming_another_admin_address_is_refused(run: Run, paths: Paths, tmp_path: pathlib.Path) -> None:
@@ -177,7 +182,8 @@ def test_check_mode_writes_nothing_at_all(run: Run, paths: Paths, refused_addres
         run.set(filters=[make_filter('a', image=REFERENCE, configuration={'header': 'x'})])
     before = _tree(tmp_path)
     outcome = run(check_mode=True)
-    assert outcome.plan.changes and _tree(tmp_path) == before
+    assert outcome.plan.changes
+    assert _tree(tmp_path) == before
     assert outcome.summary()[0] == f'a: {REFERENCE} (sha256:{"e" * 64}) would be applied (check mode)'
 
 
@@ -190,7 +196,7 @@ def test_a_stored_module_that_is_not_the_expected_one_is_refused(run: Run, paths
     assert run().plan.changes
 
 
-@pytest.mark.parametrize('data, named_for, message', [
+@pytest.mark.parametrize(('data', 'named_for', 'message'), [
     pytest.param(proxy_module(marker='other'), proxy_module(), 'is damaged: its sha256 is not the one its name gives', id='damaged'),
     pytest.param(build_module(function_exports=('_start',)), None, 'exports no proxy_abi_version_', id='no-proxy-wasm'),
 ])
@@ -202,16 +208,19 @@ def test_a_module_envoy_cannot_run_is_refused_before_any_file_names_it(run: Run,
     run.set(host_pulls=[{'image': make_image(REFERENCE, digest, ['add_header']), 'dest': None}])
     with pytest.raises(WasmOciError, match=message):
         run()
-    assert not os.path.exists(paths.ecds('a')) and not os.path.exists(paths.bootstrap)
+    assert not os.path.exists(paths.ecds('a'))
+    assert not os.path.exists(paths.bootstrap)
 
 
 def test_a_module_pulled_on_the_host_is_stored_under_the_lock(run: Run, paths: Paths, tmp_path: pathlib.Path) -> None:
     pulled = tmp_path / 'pulled.wasm'
     os.rename(run.module, pulled)
     run.set(host_pulls=[dict(run.settings.host_pulls[0], dest=str(pulled))])
-    assert run(check_mode=True).stored_modules == [run.module] and not os.path.exists(run.module)
+    assert run(check_mode=True).stored_modules == [run.module]
+    assert not os.path.exists(run.module)
     outcome = run()
-    assert outcome.stored_modules == [run.module] and pathlib.Path(run.module).read_bytes() == pulled.read_bytes()
+    assert outcome.stored_modules == [run.module]
+    assert pathlib.Path(run.module).read_bytes() == pulled.read_bytes()
     assert os.path.exists(paths.ecds('a'))
 
 
@@ -223,9 +232,11 @@ def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upl
     with pytest.raises(ModulesMissing) as caught:
         run()
     assert caught.value.missing == [{'path': run.module, 'digest': run.digest}]
-    assert not os.path.exists(paths.ecds('a')) and not os.path.exists(run.module)
+    assert not os.path.exists(paths.ecds('a'))
+    assert not os.path.exists(run.module)
     outcome = run.set(uploads={run.module: str(uploaded)})()
-    assert outcome.stored_modules == [run.module] and os.path.exists(paths.ecds('a'))
+    assert outcome.stored_modules == [run.module]
+    assert os.path.exists(paths.ecds('a'))
 
 
 def test_a_module_the_host_pulled_itself_wins_over_the_controller_copy(run: Run, tmp_path: pathlib.Path) -> None:
@@ -253,7 +264,7 @@ def test_the_candidate_is_validated_before_anything_is_written(run: Run, paths: 
     run.run_command = lambda command: commands.append(command) or (1, '', 'error: invalid listener')
     run.set(envoy_binary='/usr/bin/envoy')
     before = _envoy_files(tmp_path)
-    with pytest.raises(WasmOciError, match='^/usr/bin/envoy --mode validate refused the configuration .*\nerror: invalid listener$'):
+    with pytest.raises(WasmOciError, match=r'^/usr/bin/envoy --mode validate refused the configuration .*\nerror: invalid listener$'):
         run()
     assert [command[:3] for command in commands] == [['/usr/bin/envoy', '--mode', 'validate']]
     assert _envoy_files(tmp_path) == before
@@ -264,7 +275,8 @@ def test_the_candidate_is_validated_before_anything_is_written(run: Run, paths: 
 def test_prune_removes_the_stored_modules_no_filter_uses(run: Run, paths: Paths, add_module: t.Any) -> None:
     unused = module_store_path(paths.wasm_dir, add_module('unused'))
     run.set(prune=True)
-    assert run(check_mode=True).removed_modules == [unused] and os.path.exists(unused)
+    assert run(check_mode=True).removed_modules == [unused]
+    assert os.path.exists(unused)
     assert run().removed_modules == [unused]
     assert os.listdir(paths.wasm_dir) == [os.path.basename(run.module)]
 
@@ -275,7 +287,8 @@ def test_prune_removes_the_host_copies_host_pulls_no_longer_names(run: Run, path
         pathlib.Path(path).write_bytes(b'')
     run.set(prune=True, host_pulls=[dict(run.settings.host_pulls[0], dest=current)])
     assert run().removed_modules == [old]
-    assert os.path.exists(current) and not os.path.exists(old)
+    assert os.path.exists(current)
+    assert not os.path.exists(old)
 
 
 def test_stale_temporary_files_are_removed(run: Run, paths: Paths) -> None:
@@ -294,7 +307,7 @@ def test_stale_temporary_files_are_removed(run: Run, paths: Paths) -> None:
 
 def test_another_envoy_on_the_admin_address_is_refused(run: Run, paths: Paths, envoy: t.Any) -> None:
     envoy.info = {'command_line_options': {'config_path': '/etc/other/envoy.yaml'}}
-    with pytest.raises(WasmOciError, match='was started with /etc/other/envoy.yaml, not .*: it is another Envoy, so nothing was changed'):
+    with pytest.raises(WasmOciError, match=r'was started with /etc/other/envoy\.yaml, not .*: it is another Envoy, so nothing was changed'):
         run()
     assert not os.path.exists(paths.ecds('a'))
 
@@ -302,7 +315,10 @@ def test_another_envoy_on_the_admin_address_is_refused(run: Run, paths: Paths, e
 def test_with_envoy_running_every_change_is_confirmed_and_replaced_files_are_kept(run: Run, paths: Paths, envoy: t.Any,
                                                                                   make_filter: t.Any) -> None:
     outcome = run()
-    assert outcome.running and outcome.verified and outcome.unconfirmed == set() and outcome.restart_needed
+    assert outcome.running
+    assert outcome.verified
+    assert outcome.unconfirmed == set()
+    assert outcome.restart_needed
     assert not os.path.exists(os.path.join(paths.config_dir, '.wasm-oci-unconfirmed.json'))
     assert [wait.prefix for wait in envoy.waits] == [stat_prefix('a', 'http'), CLUSTER_UPDATES, LISTENER_UPDATES]
     assert outcome.summary() == [f'a: {REFERENCE} (sha256:{"e" * 64}) applied and confirmed by Envoy',
@@ -310,7 +326,8 @@ def test_with_envoy_running_every_change_is_confirmed_and_replaced_files_are_kep
     first = pathlib.Path(paths.ecds('a')).read_bytes()
     run.set(filters=[make_filter('a', image=REFERENCE, configuration={'header': 'x'})])
     again = run()
-    assert [change.path for change in again.plan.changes] == [paths.ecds('a')] and not again.restart_needed
+    assert [change.path for change in again.plan.changes] == [paths.ecds('a')]
+    assert not again.restart_needed
     assert pathlib.Path(paths.ecds('a') + '.previous').read_bytes() == first
 
 
@@ -323,7 +340,8 @@ def test_a_change_envoy_did_not_confirm_leaves_no_previous_version_two_versions_
     envoy.info = None
     run.set(filters=[make_filter('a', image=REFERENCE, configuration={'header': 'y'})])
     stopped = run()
-    assert stopped.unconfirmed and not os.path.exists(paths.ecds('a') + '.previous')
+    assert stopped.unconfirmed
+    assert not os.path.exists(paths.ecds('a') + '.previous')
 
 
 def _written_while_stopped(run: Run, paths: Paths, envoy: t.Any) -> dict[str, str]:
@@ -342,8 +360,11 @@ def test_files_written_while_envoy_was_stopped_are_confirmed_by_their_version(ru
     # A recorded file that is gone since needs no confirmation.
     write_unconfirmed(paths.config_dir, dict(_watches(paths), **{paths.ecds('gone'): stat_prefix('gone', 'http')}))
     outcome = run()
-    assert outcome.plan.changes == [] and outcome.unconfirmed == set() and outcome.verified
-    assert read_unconfirmed(paths.config_dir) == {} and envoy.waits == []
+    assert outcome.plan.changes == []
+    assert outcome.unconfirmed == set()
+    assert outcome.verified
+    assert read_unconfirmed(paths.config_dir) == {}
+    assert envoy.waits == []
 
 
 @pytest.mark.parametrize('outcome', [REJECTED, None])
@@ -364,7 +385,8 @@ def test_files_with_another_mode_get_the_one_asked_for(run: Run, paths: Paths, r
     ecds = os.path.join(paths.ecds_dir, sorted(name for name in os.listdir(paths.ecds_dir) if name.endswith('.yaml'))[0])
     os.chmod(ecds, 0o644)
     again = run()
-    assert again.reset_modes == [ecds] and stat.S_IMODE(os.stat(ecds).st_mode) == 0o640
+    assert again.reset_modes == [ecds]
+    assert stat.S_IMODE(os.stat(ecds).st_mode) == 0o640
     assert run().reset_modes == []
 
 
@@ -378,9 +400,10 @@ def test_an_envoy_that_has_yet_to_restart_for_a_new_admin_address_is_refused(run
     asked: list[str] = []
     monkeypatch.setattr(running, 'EnvoyAdmin', lambda address: asked.append(address) or admin)
     before = _envoy_files(pathlib.Path(paths.config_dir))
-    with pytest.raises(WasmOciError, match='Envoy still runs the bootstrap from before .* answers on 127.0.0.1:19901, not '):
+    with pytest.raises(WasmOciError, match=r'Envoy still runs the bootstrap from before .* answers on 127\.0\.0\.1:19901, not '):
         run()
-    assert asked == ['127.0.0.1:19901'] and _envoy_files(pathlib.Path(paths.config_dir)) == before
+    assert asked == ['127.0.0.1:19901']
+    assert _envoy_files(pathlib.Path(paths.config_dir)) == before
     # Once the old address is gone (Envoy restarted), the mark is dropped and the run goes on.
     admin.info = None
     run()

@@ -9,13 +9,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import (
-    REDACTED,
-    REDACTED_CHANGED,
-    envoy_diff,
-    file_diff,
-    image_line,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import REDACTED, REDACTED_CHANGED, envoy_diff, file_diff, image_line
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     ImageIdentity,
     dump_document,
@@ -58,8 +52,10 @@ def test_changed_secrets_are_never_shown_only_marked(changed: dict[str, t.Any]) 
     before, after = _texts(old, new)
     for text in (before, after):
         assert not any(secret in text for secret in ('KEY-ONE', 'KEY-TWO', 'TOKEN-ONE', 'TOKEN-TWO'))
-        assert _fingerprint(old) not in text and _fingerprint(new) not in text
-    assert REDACTED_CHANGED not in before and f'"{REDACTED}"' in before
+        assert _fingerprint(old) not in text
+        assert _fingerprint(new) not in text
+    assert REDACTED_CHANGED not in before
+    assert f'"{REDACTED}"' in before
     assert f'"{V1.reference} {V1.digest} {REDACTED_CHANGED}"' in after
     config = json.loads(after)['resources'][0]['typed_config']['config']
     assert config['configuration']['value'] == REDACTED_CHANGED
@@ -69,8 +65,12 @@ def test_changed_secrets_are_never_shown_only_marked(changed: dict[str, t.Any]) 
 def test_unchanged_secrets_are_redacted_without_the_changed_marker() -> None:
     old, new = _ecds(), _ecds(V2, '/wasm/2.wasm')
     before, after = _texts(old, new)
-    assert REDACTED_CHANGED not in before + after and 'KEY-ONE' not in after and 'TOKEN-ONE' not in after
-    assert _fingerprint(new) not in after and '/wasm/2.wasm' in after and V2.digest in after
+    assert REDACTED_CHANGED not in before + after
+    assert 'KEY-ONE' not in after
+    assert 'TOKEN-ONE' not in after
+    assert _fingerprint(new) not in after
+    assert '/wasm/2.wasm' in after
+    assert V2.digest in after
     assert json.loads(after)['resources'][0]['typed_config']['config']['vm_config']['environment_variables'] == {
         'key_values': {'TOKEN': REDACTED}}
 
@@ -83,8 +83,10 @@ def test_show_config_shows_the_files_as_they_are() -> None:
 
 def test_new_and_removed_files_diff_against_nothing() -> None:
     new = _ecds()
-    assert _texts(None, new)[0] == '' and 'KEY-ONE' not in _texts(None, new)[1]
-    assert _texts(new, None)[1] == '' and _texts(new, None)[0].startswith('{\n')
+    assert _texts(None, new)[0] == ''
+    assert 'KEY-ONE' not in _texts(None, new)[1]
+    assert _texts(new, None)[1] == ''
+    assert _texts(new, None)[0].startswith('{\n')
 
 
 def test_a_file_that_is_no_envoy_document_is_described_not_shown() -> None:
@@ -96,10 +98,11 @@ def test_a_listener_version_is_a_fingerprint_only_and_redacted_too() -> None:
     listeners = managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [filter_reference('a', PATH)], '/e/l', '/e/c').listeners
     data = dump_document(listeners).encode()
     before, after = _texts(data, data)
-    assert json.loads(after)['version_info'] == REDACTED and listeners['version_info'] not in before
+    assert json.loads(after)['version_info'] == REDACTED
+    assert listeners['version_info'] not in before
 
 
-@pytest.mark.parametrize('old, new, line', [
+@pytest.mark.parametrize(('old', 'new', 'line'), [
     (_ecds(), _ecds(V2), f'filter a: {V1.reference} ({V1.digest}) -> {V2.reference} ({V2.digest})\n'),
     (None, _ecds(), f'filter a: (none) -> {V1.reference} ({V1.digest})\n'),
     (_ecds(), None, f'filter a: {V1.reference} ({V1.digest}) -> (none)\n'),

@@ -11,6 +11,7 @@ import typing as t
 import pytest
 import yaml
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     EnvoyConfigError,
     ImageIdentity,
@@ -32,7 +33,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     wasm_typed_config,
     with_version,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 MODULE = '/var/lib/envoy/wasm/0f8a.wasm'
 ECDS = '/etc/envoy/ecds/add_header.yaml'
@@ -138,7 +138,7 @@ def test_root_id_is_free_when_the_image_declares_none() -> None:
 
 
 def test_root_id_must_come_from_somewhere() -> None:
-    with pytest.raises(EnvoyConfigError, match='^Filter f: no root_id given and no root IDs known from the image; set root_id$'):
+    with pytest.raises(EnvoyConfigError, match=r'^Filter f: no root_id given and no root IDs known from the image; set root_id$'):
         wasm_filter('f', MODULE, image_root_ids=[])
 
 
@@ -150,7 +150,7 @@ def test_root_id_must_be_a_non_empty_string(root_id: t.Any) -> None:
 
 @pytest.mark.parametrize('policy', ['fail_closed', 'FAIL_SOMETIMES', True])
 def test_failure_policy_is_checked(policy: t.Any) -> None:
-    with pytest.raises(EnvoyConfigError, match='^Filter f: failure_policy must be one of FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD, not '):
+    with pytest.raises(EnvoyConfigError, match=r'^Filter f: failure_policy must be one of FAIL_CLOSED, FAIL_OPEN, FAIL_RELOAD, not '):
         wasm_filter('f', MODULE, root_id='r', failure_policy=policy)
 
 
@@ -167,7 +167,7 @@ def test_filter_type_is_checked() -> None:
 
 
 @pytest.mark.parametrize(
-    'environment, fragment',
+    ('environment', 'fragment'),
     [
         ({'PORT': 8080}, '"PORT" maps to 8080 (int); quote values'),
         ({'': 'x'}, '"" maps to "x"'),
@@ -175,19 +175,19 @@ def test_filter_type_is_checked() -> None:
     ],
 )
 def test_environment_must_be_strings(environment: t.Any, fragment: str) -> None:
-    with pytest.raises(EnvoyConfigError, match='^Filter f: environment') as error:
+    with pytest.raises(EnvoyConfigError, match=r'^Filter f: environment') as error:
         wasm_filter('f', MODULE, root_id='r', environment=environment)
     assert fragment in str(error.value)
 
 
 def test_configuration_of_another_type_is_refused() -> None:
-    with pytest.raises(EnvoyConfigError, match='configuration must be a dict .* or a string, not list'):
+    with pytest.raises(EnvoyConfigError, match=r'configuration must be a dict .* or a string, not list'):
         wasm_filter('f', MODULE, root_id='r', configuration=['a'])
 
 
 @pytest.mark.parametrize('module', ['filter.wasm', 'wasm/filter.wasm', None])
 def test_module_must_be_absolute(module: t.Any) -> None:
-    with pytest.raises(EnvoyConfigError, match='^Filter f: module must be an absolute path'):
+    with pytest.raises(EnvoyConfigError, match=r'^Filter f: module must be an absolute path'):
         wasm_filter('f', module, root_id='r')
 
 
@@ -207,7 +207,7 @@ def test_filter_entry_is_exact() -> None:
 
 
 def test_ecds_path_must_be_absolute() -> None:
-    with pytest.raises(EnvoyConfigError, match='^Filter f: ecds_path must be an absolute path'):
+    with pytest.raises(EnvoyConfigError, match=r'^Filter f: ecds_path must be an absolute path'):
         filter_reference('f', 'ecds/f.yaml')
 
 
@@ -283,9 +283,12 @@ def test_managed_config_takes_listeners_and_clusters_from_files() -> None:
                                                                  **{'@type': 'type.googleapis.com/envoy.config.listener.v3.Listener'})]})
     assert managed.clusters == with_version({'resources': [dict(static['static_resources']['clusters'][0],
                                                                 **{'@type': 'type.googleapis.com/envoy.config.cluster.v3.Cluster'})]})
-    assert FINGERPRINT.fullmatch(managed.listeners['version_info']) and FINGERPRINT.fullmatch(managed.clusters['version_info'])
-    assert 'dynamic_resources' not in static and static['node'] == managed.bootstrap['node']
-    assert 'version_info' not in static and 'version_info' not in managed.bootstrap
+    assert FINGERPRINT.fullmatch(managed.listeners['version_info'])
+    assert FINGERPRINT.fullmatch(managed.clusters['version_info'])
+    assert 'dynamic_resources' not in static
+    assert static['node'] == managed.bootstrap['node']
+    assert 'version_info' not in static
+    assert 'version_info' not in managed.bootstrap
     assert listener_file(managed.bootstrap) == '/etc/envoy/lds.yaml'
     assert referenced_ecds_paths(managed.listeners) == {'/e/a.yaml'}
     assert managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [], '/e/l', '/e/c').clusters == with_version({'resources': []})
@@ -296,12 +299,13 @@ def test_managed_config_file_paths_must_be_absolute() -> None:
         managed_config('n', 'c', '127.0.0.1:9901', '127.0.0.1:1', [], 'lds.yaml', '/e/c')
 
 
-@pytest.mark.parametrize('filter_type, where', [('http', 'before envoy.filters.http.router'),
-                                                ('network', 'before envoy.filters.network.http_connection_manager')])
+@pytest.mark.parametrize(('filter_type', 'where'), [('http', 'before envoy.filters.http.router'),
+                                                    ('network', 'before envoy.filters.network.http_connection_manager')])
 def test_filter_stanza_is_the_entry_as_yaml_and_says_where_it_goes(filter_type: str, where: str) -> None:
     reference = filter_reference('add_header', '/etc/envoy/ecds/add header: "1".yaml', filter_type)
     stanza = filter_stanza(reference)
-    assert stanza.startswith('# Add to ') and where in stanza.splitlines()[0]
+    assert stanza.startswith('# Add to ')
+    assert where in stanza.splitlines()[0]
     assert yaml.safe_load(stanza) == [ecds_filter_entry(reference)]
 
 
@@ -316,14 +320,16 @@ def test_referenced_ecds_paths_finds_every_config_discovery_in_either_spelling()
             _entry('h', '/e/h.yaml'), {'name': 'old', 'config_discovery': {'config_source': {'path': '/e/old.yaml'}}},
             {'name': 'api', 'config_discovery': {'config_source': {'ads': {}}}}, ROUTER]}}]}]}]}}
     assert referenced_ecds_paths(document) == {'/e/n.yaml', '/e/h.yaml', '/e/old.yaml'}
-    assert referenced_ecds_paths(None) == set() and referenced_ecds_paths('text') == set()
+    assert referenced_ecds_paths(None) == set()
+    assert referenced_ecds_paths('text') == set()
 
 
 def test_module_files_and_listener_file() -> None:
     assert module_files(ecds_document(wasm_filter('f', MODULE, root_id='r'))) == {MODULE}
     assert module_files({'resources': [{'local': {'filename': ''}}, {'local': 'x'}]}) == set()
     assert listener_file({'dynamic_resources': {'lds_config': {'path': '/e/l.yaml'}}}) == '/e/l.yaml'
-    assert listener_file({'static_resources': {}}) is None and listener_file([]) is None
+    assert listener_file({'static_resources': {}}) is None
+    assert listener_file([]) is None
 
 
 def _listener_filters(bootstrap: dict[str, t.Any]) -> list[dict[str, t.Any]]:
@@ -368,12 +374,12 @@ def test_network_filters_run_before_the_connection_manager_in_order() -> None:
 
 def test_bootstrap_refuses_repeated_filter_names() -> None:
     references = [filter_reference('a', '/e/a.yaml'), filter_reference('a', '/e/b.yaml')]
-    with pytest.raises(EnvoyConfigError, match='^Filter names must be unique in a bootstrap; repeated: a$'):
+    with pytest.raises(EnvoyConfigError, match=r'^Filter names must be unique in a bootstrap; repeated: a$'):
         _static_bootstrap('n', 'c', '127.0.0.1:9901', '127.0.0.1:10000', references)
 
 
 @pytest.mark.parametrize(
-    'arguments, message',
+    ('arguments', 'message'),
     [
         (('', 'c', '127.0.0.1:9901', '127.0.0.1:1'), 'node_id must be a non-empty string'),
         (('n', None, '127.0.0.1:9901', '127.0.0.1:1'), 'cluster must be a non-empty string'),
@@ -405,7 +411,8 @@ def test_dump_is_stable_sorted_indented_json_that_yaml_reads_back() -> None:
     document = ecds_document(wasm_filter('f', MODULE, root_id='r', configuration={'ü': 'ß'}, environment={'Z': '1', 'A': '2'}))
     text = dump_document(document)
     assert text == json.dumps(document, indent=2, sort_keys=True) + '\n'
-    assert text.isascii() and '\t' not in text
+    assert text.isascii()
+    assert '\t' not in text
     assert dump_document(dict(reversed(list(document.items())))) == text
     assert dump_document({'b': 1, 'a': {'d': 2, 'c': 3}}) == '{\n  "a": {\n    "c": 3,\n    "d": 2\n  },\n  "b": 1\n}\n'
     assert yaml.safe_load(text) == document
@@ -417,13 +424,17 @@ def test_admin_address_of_a_bootstrap() -> None:
     assert admin_address_of(_static_bootstrap('n', 'c', '[::1]:9901', '127.0.0.1:1', [])) == '[::1]:9901'
     assert admin_address_of({'admin': {'address': {'pipe': {'path': '/run/envoy.sock'}}}}) is None
     assert admin_address_of({'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': '9901'}}}}) is None
-    assert admin_address_of(None) is None and admin_address_of({'admin': None}) is None
+    assert admin_address_of(None) is None
+    assert admin_address_of({'admin': None}) is None
 
 
 def test_node_id_of_a_bootstrap() -> None:
     assert node_id_of(_static_bootstrap('edge-1', 'c', '127.0.0.1:9901', '127.0.0.1:1', [])) == 'edge-1'
-    assert node_id_of({'node': {'cluster': 'c'}}) is None and node_id_of({'node': {'id': 7}}) is None
-    assert node_id_of({'node': 'edge-1'}) is None and node_id_of(None) is None and node_id_of([]) is None
+    assert node_id_of({'node': {'cluster': 'c'}}) is None
+    assert node_id_of({'node': {'id': 7}}) is None
+    assert node_id_of({'node': 'edge-1'}) is None
+    assert node_id_of(None) is None
+    assert node_id_of([]) is None
 
 
 def test_version_is_a_fingerprint_of_the_rest_after_the_image_identity() -> None:
@@ -433,7 +444,8 @@ def test_version_is_a_fingerprint_of_the_rest_after_the_image_identity() -> None
     assert FINGERPRINT.fullmatch(fingerprint)
     assert named == dict(document, version_info=f'{IDENTITY.reference} {IDENTITY.digest} {fingerprint}')
     # The version is no part of what it fingerprints, so versioning again changes nothing.
-    assert with_version(named, IDENTITY) == named and with_version(dict(document, version_info='old')) == plain
+    assert with_version(named, IDENTITY) == named
+    assert with_version(dict(document, version_info='old')) == plain
     assert document == {'resources': [{'name': 'a'}]}
 
 

@@ -13,6 +13,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import ImageIdentity
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.drift import (
     CHANGED_ON_DISK,
@@ -30,7 +31,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.envoy_view import 
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_filters import read_host
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import write_unconfirmed
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.tests.unit.envoy_host import (
     ADDRESS,
     ECDS_COUNTERS,
@@ -79,7 +79,8 @@ def test_a_network_filter_and_a_filter_from_a_module_file(host: JudgedHost) -> N
     host.run(host.write('by_hand', identity=None))
     judged = host.judge()
     assert (judged['tcp']['type'], judged['tcp']['drift'], judged['tcp']['envoy']['update_success']) == ('network', IN_SYNC, 2)
-    assert judged['by_hand']['image'] == {'reference': None, 'digest': None} and judged['by_hand']['drift'] == IN_SYNC
+    assert judged['by_hand']['image'] == {'reference': None, 'digest': None}
+    assert judged['by_hand']['drift'] == IN_SYNC
 
 
 def test_a_file_edited_in_place_is_changed_on_disk_not_loaded(host: JudgedHost) -> None:
@@ -122,14 +123,16 @@ def test_the_same_version_with_another_config_was_changed_in_place(host: JudgedH
     changed['typed_config']['config']['root_id'] = 'other'
     host.loaded['add_header'] = LoadedFilter('add_header', changed, document['version_info'], LAST_UPDATED)
     entry = host.judge()['add_header']
-    assert entry['drift'] == CHANGED_ON_DISK and 'was changed in place: Envoy still runs the config from before' in entry['drift_reason']
+    assert entry['drift'] == CHANGED_ON_DISK
+    assert 'was changed in place: Envoy still runs the config from before' in entry['drift_reason']
 
 
 def test_a_file_no_listener_takes_and_a_file_envoy_rejected_at_start(host: JudgedHost) -> None:
     host.write('unused')
     host.write('rejected')
     judged = host.judge(host.envoy(referenced=[host.paths.ecds('rejected')]))
-    assert judged['unused']['drift'] == CHANGED_ON_DISK and judged['unused']['envoy']['loaded'] is False
+    assert judged['unused']['drift'] == CHANGED_ON_DISK
+    assert judged['unused']['envoy']['loaded'] is False
     assert judged['unused']['drift_reason'] == f'Envoy does not load {host.paths.ecds("unused")}: no listener of it takes filter unused from that file'
     assert judged['rejected']['drift_reason'].endswith('runs no config of it: it rejected the file (see update_rejected)')
 
@@ -141,9 +144,11 @@ def test_a_missing_or_changed_module_is_changed_on_disk(host: JudgedHost) -> Non
     os.unlink(gone)
     pathlib.Path(damaged).write_bytes(b'\0asm\x01\0\0\0')
     judged = host.judge()
-    assert judged['gone']['module_digest'] is None and judged['gone']['drift'] == CHANGED_ON_DISK
+    assert judged['gone']['module_digest'] is None
+    assert judged['gone']['drift'] == CHANGED_ON_DISK
     assert f'the module {gone} is missing or unreadable' in judged['gone']['drift_reason']
-    assert judged['damaged']['drift'] == CHANGED_ON_DISK and 'was changed on disk: its sha256 is sha256:' in judged['damaged']['drift_reason']
+    assert judged['damaged']['drift'] == CHANGED_ON_DISK
+    assert 'was changed on disk: its sha256 is sha256:' in judged['damaged']['drift_reason']
 
 
 def test_files_of_others_are_unmanaged(host: JudgedHost) -> None:
@@ -155,7 +160,8 @@ def test_files_of_others_are_unmanaged(host: JudgedHost) -> None:
     judged = host.judge()
     assert (judged['theirs']['drift'], judged['theirs']['confirmed'], judged['theirs']['envoy']['same_as_file']) == (UNMANAGED, False, True)
     assert judged['theirs']['drift_reason'].endswith('names no fingerprint of its content); Envoy runs it')
-    assert judged['notes']['drift'] == UNMANAGED and judged['notes']['type'] is None
+    assert judged['notes']['drift'] == UNMANAGED
+    assert judged['notes']['type'] is None
     assert judged['notes']['drift_reason'] == f'{host.paths.ecds("notes")} holds no ECDS resource named notes'
 
 
@@ -163,7 +169,8 @@ def test_an_unreadable_file_is_changed_on_disk(host: JudgedHost) -> None:
     host.write('broken')
     pathlib.Path(host.paths.ecds('broken')).write_bytes(b'\xff\xfe')
     entry = host.judge()['broken']
-    assert entry['drift'] == CHANGED_ON_DISK and entry['drift_reason'].startswith(f'Cannot read {host.paths.ecds("broken")}')
+    assert entry['drift'] == CHANGED_ON_DISK
+    assert entry['drift_reason'].startswith(f'Cannot read {host.paths.ecds("broken")}')
 
 
 def test_filters_envoy_runs_from_elsewhere_are_unmanaged(host: JudgedHost) -> None:
@@ -181,7 +188,8 @@ def test_filters_envoy_runs_from_elsewhere_are_unmanaged(host: JudgedHost) -> No
     assert judged['outside']['drift_reason'] == ('Envoy runs Wasm filter outside from an ECDS file outside this config_dir, not from a file '
                                                  'envoy_wasm_filters wrote')
     assert judged['envoy.filters.http.wasm']['drift_reason'].startswith('Envoy runs Wasm filter envoy.filters.http.wasm from inline in a listener')
-    assert judged['envoy.filters.http.wasm']['envoy']['version'] is None and judged['envoy.filters.http.wasm']['envoy']['ecds_stats'] == {}
+    assert judged['envoy.filters.http.wasm']['envoy']['version'] is None
+    assert judged['envoy.filters.http.wasm']['envoy']['ecds_stats'] == {}
 
 
 def test_a_removed_file_envoy_still_runs_and_an_expected_filter_from_elsewhere(host: JudgedHost) -> None:
@@ -194,7 +202,8 @@ def test_a_removed_file_envoy_still_runs_and_an_expected_filter_from_elsewhere(h
     assert [(entry['name'], entry['drift']) for entry in judged] == [('outside', UNMANAGED), ('removed', CHANGED_ON_DISK)]
     assert judged[1]['drift_reason'] == (f'{host.paths.ecds("removed")} was removed; Envoy still runs the config it read from it, '
                                          'and cannot restart without it')
-    assert judged[0]['drift_reason'].endswith(f'; expected {V1.reference} here') and judged[0]['expected_image'] == V1.reference
+    assert judged[0]['drift_reason'].endswith(f'; expected {V1.reference} here')
+    assert judged[0]['expected_image'] == V1.reference
 
 
 def test_expected_images(host: JudgedHost) -> None:
@@ -214,7 +223,7 @@ def test_expected_images(host: JudgedHost) -> None:
     assert all(entry['expected_image'] == expected[name] for name, entry in judged.items())
 
 
-@pytest.mark.parametrize('expected, identity, same', [
+@pytest.mark.parametrize(('expected', 'identity', 'same'), [
     pytest.param('registry.example.com/filters/add_header:1.0', V1, True, id='same-tag'),
     pytest.param(f'registry.example.com/filters/add_header:1.0@{V1.digest}', V1, True, id='same-tag-and-digest'),
     pytest.param(f'registry.example.com/filters/add_header:1.0@{V2.digest}', V1, False, id='same-tag-other-digest'),
@@ -233,7 +242,7 @@ def test_check_expected() -> None:
     assert check_expected([{'name': 'a', 'image': V1.reference}]) == {'a': V1.reference}
     with pytest.raises(WasmOciError, match='expected names filter a twice'):
         check_expected([{'name': 'a', 'image': V1.reference}, {'name': 'a', 'image': V2.reference}])
-    with pytest.raises(WasmOciError, match='^expected: filter a: Image reference .* must not contain a URL scheme'):
+    with pytest.raises(WasmOciError, match=r'^expected: filter a: Image reference .* must not contain a URL scheme'):
         check_expected([{'name': 'a', 'image': 'https://registry.example.com/a:1'}])
 
 
@@ -262,7 +271,8 @@ def test_same_config_ignores_the_fields_envoy_leaves_out_at_their_default() -> N
     printed = {'typed_config': {'config': {'name': 'a', 'vm_config': {}}}}
     assert same_config(written, printed)
     assert not same_config(written, {'typed_config': {'config': {'name': 'b'}}})
-    assert not same_config(written, None) and not same_config(None, printed)
+    assert not same_config(written, None)
+    assert not same_config(None, printed)
 
 
 def test_a_file_envoy_rejected_leaves_the_config_from_before_running(host: JudgedHost) -> None:

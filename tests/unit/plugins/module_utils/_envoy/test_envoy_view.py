@@ -46,7 +46,8 @@ def test_envoy_view_reads_config_dump_and_listeners(host: EnvoyHost) -> None:
     listeners = [{'@type': 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump', 'dynamic_listeners': [
         {'name': 'l', 'active_state': {'listener': listener}, 'warming_state': {'listener': listener}}]}]
     view = envoy_view(ADDRESS, INFO, {'wasm.envoy.wasm.runtime.v8.active': 1}, ecds, listeners)
-    assert list(view.ecds) == ['add_header'] and view.ecds['add_header'].version == document['version_info']
+    assert list(view.ecds) == ['add_header']
+    assert view.ecds['add_header'].version == document['version_info']
     assert view.ecds['add_header'].last_updated == LAST_UPDATED
     assert [(found.name, found.plugin, found.from_ecds) for found in view.inline] == [('inline', 'add_header', False)]
     assert view.referenced == {os.path.realpath(host.paths.ecds('add_header'))}
@@ -69,9 +70,11 @@ def test_a_config_envoy_rejected_shows_in_config_dump_but_not_in_what_it_runs(ho
 def test_the_stats_of_one_filter(host: EnvoyHost) -> None:
     document = host.write('envoy')
     host.run(document)
-    assert ecds_stats(host.stats, 'envoy', 'http') == ECDS_COUNTERS and ecds_stats(host.stats, 'envoy', None) == {}
+    assert ecds_stats(host.stats, 'envoy', 'http') == ECDS_COUNTERS
+    assert ecds_stats(host.stats, 'envoy', None) == {}
     assert accepted_version(host.stats, 'envoy', 'http') == document['version_info']
-    assert accepted_version(host.stats, 'envoy', 'network') is None and accepted_version(host.stats, 'envoy', None) is None
+    assert accepted_version(host.stats, 'envoy', 'network') is None
+    assert accepted_version(host.stats, 'envoy', None) is None
     assert plugin_stats(host.stats, 'envoy') == PLUGIN_COUNTERS, 'not the runtime stats under wasm.envoy.wasm.runtime.'
 
 
@@ -90,7 +93,10 @@ def test_ask_envoy_reads_its_admin_interface(service: t.Any) -> None:
     # Envoy answers 400 for a mask no config has: an Envoy without ECDS filters (nor, here, listeners).
     service.answer('/config_dump', status=400, body=b'FieldMask ecds_filters could not be successfully applied to any configs.')
     view = ask_envoy(EnvoyAdmin(service.address))
-    assert view.available and view.ecds == {} and view.inline == [] and view.stats == {'wasm.envoy.wasm.runtime.v8.active': 3}
+    assert view.available
+    assert view.ecds == {}
+    assert view.inline == []
+    assert view.stats == {'wasm.envoy.wasm.runtime.v8.active': 3}
     assert [_query(path) for path in service.requests[1:]] == [
         {'format': ['json'], 'filter': [r'^(extension_config_discovery\.|wasm\.)']},
         {'mask': ['ecds_filters']}, {'mask': ['dynamic_listeners,static_listeners']}]

@@ -18,7 +18,7 @@ def test_a_wasm_filter_as_envoy_wasm_filters_writes_it(filter_type: str) -> None
     assert (wasm_filter_type(resource), plugin_name(resource), module_file(resource)) == (filter_type, 'add_header', '/srv/wasm/add_header.wasm')
 
 
-@pytest.mark.parametrize('resource, filter_type', [
+@pytest.mark.parametrize(('resource', 'filter_type'), [
     pytest.param(None, None, id='none'),
     pytest.param({}, None, id='empty'),
     pytest.param({'name': 'rbac', 'typed_config': {'@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC'}}, None, id='not-wasm'),

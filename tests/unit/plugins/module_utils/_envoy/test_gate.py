@@ -12,18 +12,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import filter_reference, managed_config, wasm_typed_config, wasm_filter
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.gate import (
-    Conditions,
-    GateError,
-    Measured,
-    Sample,
-    Scope,
-    Tally,
-    judge,
-    scope_of,
-    watch,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import filter_reference, managed_config, wasm_filter, wasm_typed_config
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.gate import Conditions, GateError, Measured, Sample, Scope, Tally, judge, scope_of, watch
 
 LISTENERS_DUMP = 'type.googleapis.com/envoy.admin.v3.ListenersConfigDump'
 ECDS_DUMP = 'type.googleapis.com/envoy.admin.v3.EcdsConfigDump'
@@ -77,7 +67,7 @@ def _managed_listener(*filters: tuple[str, str]) -> dict[str, t.Any]:
 
 def _other_listener(name: str, stat_prefix: str, http_filters: list[dict[str, t.Any]], network: list[dict[str, t.Any]] | None = None) -> dict[str, t.Any]:
     manager = {'name': 'envoy.filters.network.http_connection_manager', 'typed_config': {
-        '@type': HCM, 'stat_prefix': stat_prefix, 'http_filters': http_filters + [{'name': 'envoy.filters.http.router'}]}}
+        '@type': HCM, 'stat_prefix': stat_prefix, 'http_filters': [*http_filters, {'name': 'envoy.filters.http.router'}]}}
     return {'name': name, 'filter_chains': [{'filters': (network or []) + [manager]}]}
 
 
@@ -166,7 +156,8 @@ def test_wasm_counters_that_vanish_keep_what_they_gained_and_count_from_0_when_t
     # An update of the filter can drop the stats of its plugin with its old config; they come back from 0.
     measured = _tally(_sample(10, vm_reload_backoff=7), _sample(20, vm_reload_backoff=9), _sample(30), _sample(40, vm_reload_backoff=3),
                       _sample(50, vm_reload_backoff=1)).measured(4.0)
-    assert measured.requests == 40 and measured.wasm_failure_counters == {'wasm.add_header.vm_reload_backoff': 2 + 3 + 1}
+    assert measured.requests == 40
+    assert measured.wasm_failure_counters == {'wasm.add_header.vm_reload_backoff': 2 + 3 + 1}
 
 
 def test_requests_that_go_back_mean_envoy_restarted() -> None:
@@ -193,7 +184,8 @@ def test_too_little_traffic_fails_or_passes_as_asked_and_leaves_the_ratio_unjudg
     assert failing.broken == ('min_requests: 3 requests in 5.0 s, fewer than 10: too little traffic to judge (insufficient_traffic=fail)',)
     assert failing.insufficient_traffic
     passing = judge(few, Conditions(min_requests=10, insufficient_traffic='pass'))
-    assert passing.passed and passing.insufficient_traffic
+    assert passing.passed
+    assert passing.insufficient_traffic
     # Wasm failures are judged whatever the traffic.
     assert not judge(Measured(5.0, 0, 0, {'wasm.x.vm_reload_failure': 1}), Conditions(insufficient_traffic='pass')).passed
     # No requests at all, and none needed: nothing to judge the ratio with, which passes.
@@ -203,7 +195,8 @@ def test_too_little_traffic_fails_or_passes_as_asked_and_leaves_the_ratio_unjudg
 def test_a_ratio_of_1_never_breaks() -> None:
     assert judge(Measured(5.0, 100, 100, {}), Conditions(max_5xx_ratio=1)).passed
     assert not Conditions(max_5xx_ratio=1, min_requests=0).counts_requests
-    assert Conditions(max_5xx_ratio=1, min_requests=1).counts_requests and Conditions(max_5xx_ratio=0.5, min_requests=0).counts_requests
+    assert Conditions(max_5xx_ratio=1, min_requests=1).counts_requests
+    assert Conditions(max_5xx_ratio=0.5, min_requests=0).counts_requests
 
 
 def test_before_the_end_only_wasm_failures_count() -> None:
@@ -212,7 +205,7 @@ def test_before_the_end_only_wasm_failures_count() -> None:
     assert not judge(Measured(1.0, 2, 2, {'wasm.x.vm_reload_backoff': 1}), conditions, final=False).passed
 
 
-@pytest.mark.parametrize('options, message', [
+@pytest.mark.parametrize(('options', 'message'), [
     ({'max_wasm_failures': -1}, 'max_wasm_failures must be 0 or more, not -1'),
     ({'max_5xx_ratio': 1.5}, r'max_5xx_ratio must be between 0 and 1 \(0.01 is 1 %\), not 1.5'),
     ({'min_requests': -3}, 'min_requests must be 0 or more, not -3'),
@@ -256,7 +249,8 @@ def test_a_window_samples_every_second_and_judges_at_its_end() -> None:
     outcome = watch(envoy, SCOPE, Conditions(max_5xx_ratio=0.05), 5.0, envoy.clock, envoy.sleep)
     assert envoy.asked_at == [100.0, 101.0, 102.0, 103.0, 104.0, 105.0]
     assert envoy.patterns == {SCOPE.pattern}
-    assert not outcome.ended_early and outcome.measured == Measured(5.0, 50, 2, {'wasm.add_header.vm_reload_backoff': 0})
+    assert not outcome.ended_early
+    assert outcome.measured == Measured(5.0, 50, 2, {'wasm.add_header.vm_reload_backoff': 0})
     # 2 of 50 is 4 %, under 5 %, though the first second alone (1 of 10) was over: the ratio is judged over the whole window.
     assert outcome.verdict.passed
 
@@ -270,7 +264,8 @@ def test_short_windows_are_sampled_more_often() -> None:
 def test_wasm_failures_end_the_window_at_once() -> None:
     envoy = FakeEnvoy([_counters(100), _counters(110), _counters(120, backoff=1)])
     outcome = watch(envoy, SCOPE, Conditions(), 60.0, envoy.clock, envoy.sleep)
-    assert outcome.ended_early and envoy.now == 102.0
+    assert outcome.ended_early
+    assert envoy.now == 102.0
     assert outcome.verdict.broken == ('max_wasm_failures: 1 Wasm failures (wasm.add_header.vm_reload_backoff +1), more than 0',)
 
 

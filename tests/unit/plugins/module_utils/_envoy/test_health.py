@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, probe
 
 
-@pytest.mark.parametrize('answer, check, problem', [
+@pytest.mark.parametrize(('answer', 'check', 'problem'), [
     pytest.param({'headers': {'X-Version': 'v2'}}, HealthCheck('', 200, {'x-version': 'v2'}), None, id='header-names-ignore-case'),
     pytest.param({'status': 503}, HealthCheck(''), '{url} answered 503, not 200', id='status'),
     pytest.param({'headers': {'X-Version': 'v1'}}, HealthCheck('', 200, {'X-Version': 'v2'}),
@@ -35,7 +35,8 @@ def test_probe(service: t.Any, answer: dict[str, t.Any], check: HealthCheck, pro
 def test_probe_of_a_closed_port_says_it_did_not_answer(refused_address: str) -> None:
     url = f'http://{refused_address}/healthz'
     problem = probe(HealthCheck(url), timeout=1)
-    assert problem is not None and problem.startswith(f'{url} did not answer: ')
+    assert problem is not None
+    assert problem.startswith(f'{url} did not answer: ')
 
 
 @pytest.mark.parametrize('answer', [
@@ -46,10 +47,12 @@ def test_probe_of_a_service_that_does_not_answer_http_in_time_says_so(service: t
     service.answer('/healthz', **answer)
     url = service.url('/healthz')
     problem = probe(HealthCheck(url), timeout=0.3)
-    assert problem is not None and problem.startswith(f'{url} did not answer: ')
+    assert problem is not None
+    assert problem.startswith(f'{url} did not answer: ')
 
 
 def test_health_check_from_module_parameters() -> None:
-    assert HealthCheck.from_params(None) is None and HealthCheck.from_params({}) is None
+    assert HealthCheck.from_params(None) is None
+    assert HealthCheck.from_params({}) is None
     check = HealthCheck.from_params({'url': 'http://127.0.0.1:10000/', 'status': 204, 'headers': {'X-Version': 2}, 'timeout': 3.5})
     assert check == HealthCheck('http://127.0.0.1:10000/', 204, {'X-Version': '2'}, 3.5)

@@ -11,14 +11,9 @@ import typing as t
 import pytest
 import yaml
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy import host_files
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
-    dump_document,
-    ecds_document,
-    filter_reference,
-    managed_config,
-    wasm_filter,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import dump_document, ecds_document, filter_reference, managed_config, wasm_filter
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
     bootstrap_ecds_paths,
     ecds_file_names,
@@ -28,7 +23,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
     parse_document,
     read_bytes,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 DOCUMENT = {'admin': {'address': {'socket_address': {'address': '127.0.0.1', 'port_value': 9901}}}}
 YAML_TEXT = 'admin:\n  address:\n    socket_address:\n      address: 127.0.0.1\n      port_value: 9901\n'
@@ -42,7 +36,7 @@ def _ecds_text(filter_name: str, module: str, filter_type: str = 'http') -> str:
     return dump_document(ecds_document(wasm_filter(filter_name, module, root_id=filter_name, filter_type=filter_type)))
 
 
-@pytest.mark.parametrize('file_name, text', [
+@pytest.mark.parametrize(('file_name', 'text'), [
     ('bootstrap.json', dump_document(DOCUMENT)),
     ('bootstrap.yaml', YAML_TEXT),
 ])
@@ -177,7 +171,7 @@ def test_an_unparsable_ecds_file_fails_so_nothing_is_pruned(tmp_path: pathlib.Pa
         modules_in_use(str(tmp_path))
 
 
-@pytest.mark.parametrize('document, expected', [
+@pytest.mark.parametrize(('document', 'expected'), [
     (ecds_document(wasm_filter('f', '/m.wasm', root_id='r')), True),
     ({'resources': []}, True),
     (DOCUMENT, False),
@@ -196,7 +190,7 @@ def test_read_bytes_gives_none_for_a_missing_file_and_names_an_unreadable_one(tm
         read_bytes(str(tmp_path))
 
 
-@pytest.mark.parametrize('data, expected', [
+@pytest.mark.parametrize(('data', 'expected'), [
     (dump_document(DOCUMENT).encode(), DOCUMENT),
     (YAML_TEXT.encode(), DOCUMENT),
     (b'', None),

@@ -42,7 +42,8 @@ def test_module_digest(tmp_path: pathlib.Path) -> None:
     module = tmp_path / 'm.wasm'
     module.write_bytes(b'module')
     assert module_digest(str(module)) == 'sha256:' + hashlib.sha256(b'module').hexdigest()
-    assert module_digest(str(tmp_path / 'none.wasm')) is None and module_digest(None) is None
+    assert module_digest(str(tmp_path / 'none.wasm')) is None
+    assert module_digest(None) is None
 
 
 def test_a_file_tells_whether_it_is_still_as_envoy_wasm_filters_wrote_it(host: EnvoyHost) -> None:
@@ -55,4 +56,5 @@ def test_a_file_tells_whether_it_is_still_as_envoy_wasm_filters_wrote_it(host: E
     assert read_filter_file(str(path), 'add_header').written is False
     path.write_bytes(b'\xff\xfe')
     unreadable = read_filter_file(str(path), 'add_header')
-    assert unreadable.written is False and unreadable.problem.startswith(f'Cannot read {path}')
+    assert unreadable.written is False
+    assert unreadable.problem.startswith(f'Cannot read {path}')

@@ -12,9 +12,9 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy import lock
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_FILE, envoy_lock
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 @contextlib.contextmanager
@@ -70,6 +70,6 @@ def test_a_second_run_takes_the_lock_once_it_is_free(tmp_path: pathlib.Path, clo
 
 
 def test_a_lock_file_that_cannot_be_opened_is_an_error(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(WasmOciError, match=f'^Cannot open the lock file {tmp_path}/absent/{LOCK_FILE}: No such file or directory$'):
-        with envoy_lock(str(tmp_path / 'absent')):
-            pytest.fail('locked in a missing directory')
+    expected = f'^Cannot open the lock file {tmp_path}/absent/{LOCK_FILE}: No such file or directory$'
+    with pytest.raises(WasmOciError, match=expected), envoy_lock(str(tmp_path / 'absent')):
+        pytest.fail('locked in a missing directory')

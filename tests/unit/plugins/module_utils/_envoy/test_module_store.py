@@ -11,6 +11,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import dump_document, ecds_document, wasm_filter
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import modules_in_use
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import (
@@ -21,7 +22,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store impor
     stored_modules,
     unused_modules,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module, proxy_module
 
@@ -59,7 +59,7 @@ def _not_wasm_reason(path: pathlib.Path) -> str:
     return f'Envoy cannot run {path} as a filter: {caught.value}'
 
 
-@pytest.mark.parametrize('content, expected', [
+@pytest.mark.parametrize(('content', 'expected'), [
     pytest.param(build_module(function_exports=('proxy_on_vm_start', 'proxy_on_configure')),
                  lambda path: f'Envoy cannot run {path} as a filter: it exports no proxy_abi_version_* function', id='no-abi-export'),
     pytest.param(b'<html>not found</html>', _not_wasm_reason, id='not-wasm'),
@@ -131,7 +131,8 @@ def _store(tmp_path: pathlib.Path, paths: t.Any, data: bytes | None, wasm_dir: b
 
 def test_store_module_copies_a_module_under_its_digest(tmp_path: pathlib.Path, paths: t.Any) -> None:
     path = _store(tmp_path, paths, PROXY)
-    assert pathlib.Path(path).read_bytes() == PROXY and os.stat(path).st_mode & 0o777 == 0o644
+    assert pathlib.Path(path).read_bytes() == PROXY
+    assert os.stat(path).st_mode & 0o777 == 0o644
     check_filter_module(path)
 
 
@@ -142,7 +143,7 @@ def test_store_module_refuses_a_source_that_is_not_the_module(tmp_path: pathlib.
     assert os.listdir(paths.wasm_dir) == []
 
 
-@pytest.mark.parametrize('source, wasm_dir', [(None, True), (PROXY, False)], ids=['no-source', 'no-store'])
+@pytest.mark.parametrize(('source', 'wasm_dir'), [(None, True), (PROXY, False)], ids=['no-source', 'no-store'])
 def test_store_module_names_what_it_cannot_read_or_write(tmp_path: pathlib.Path, paths: t.Any, source: bytes | None,
                                                          wasm_dir: bool) -> None:
     path = module_store_path(paths.wasm_dir, DIGEST)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import envoy_binary, file_mode, group_id
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import envoy_binary, file_mode, group_id
 
 
-@pytest.mark.parametrize('given, mode', [('0640', 0o640), ('600', 0o600), (0o644, 0o644)])
+@pytest.mark.parametrize(('given', 'mode'), [('0640', 0o640), ('600', 0o600), (0o644, 0o644)])
 def test_file_modes_are_octal(given: object, mode: int) -> None:
     assert file_mode(given) == mode
 
@@ -21,7 +21,9 @@ def test_a_mode_that_is_not_octal_is_refused() -> None:
 
 
 def test_groups_by_name_or_number() -> None:
-    assert group_id(None) is None and group_id('0') == 0 and group_id('root') == 0
+    assert group_id(None) is None
+    assert group_id('0') == 0
+    assert group_id('root') == 0
     with pytest.raises(WasmOciError, match='no such group'):
         group_id('no-such-group-here')
 

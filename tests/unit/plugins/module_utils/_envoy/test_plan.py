@@ -11,6 +11,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import CLUSTER_UPDATES, LISTENER_UPDATES, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     EnvoyConfigError,
@@ -21,15 +22,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     image_identity,
     referenced_ecds_paths,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import (
-    ManagedBootstrap,
-    Paths,
-    Plan,
-    PlanError,
-    find_image,
-    plan_filters,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, find_image, plan_filters
 
 MANAGED = ManagedBootstrap('edge-1', 'edge', '127.0.0.1:9901', '127.0.0.1:10000')
 DIGEST_A = 'sha256:' + 'a' * 64
@@ -85,23 +78,26 @@ def _document(data: bytes | None) -> t.Any:
 def test_changes_come_in_the_order_that_keeps_envoy_serving(host: Host, paths: Paths, images: t.Any, make_filter: t.Any) -> None:
     host.files[paths.ecds('gone')] = ECDS_DOCUMENT
     host.files[paths.ecds('gone') + '.previous'] = ECDS_DOCUMENT
-    plan = host.plan(_present(make_filter) + [make_filter('gone', 'absent')], images, managed=MANAGED)
+    plan = host.plan([*_present(make_filter), make_filter('gone', 'absent')], images, managed=MANAGED)
     assert [change.path for change in plan.changes] == [
         paths.ecds('a'), paths.ecds('b'), paths.ecds('by_hand'), paths.clusters, paths.listeners, paths.bootstrap,
         paths.ecds('gone'), paths.ecds('gone') + '.previous']
     assert [(change.watch, change.new is None) for change in plan.changes[3:]] == [
         (CLUSTER_UPDATES, False), (LISTENER_UPDATES, False), ('', False), ('', True), ('', True)]
     assert [report['changed'] for report in plan.filters] == [True] * 4
-    assert plan.unmanaged == [] and plan.onboarding == [] and plan.stanzas == []
+    assert plan.unmanaged == []
+    assert plan.onboarding == []
+    assert plan.stanzas == []
 
 
 def test_unchanged_files_need_no_change(host: Host, images: t.Any, make_filter: t.Any) -> None:
     filters = _present(make_filter)
     host.apply(host.plan(filters, images, managed=MANAGED))
     again = host.plan(filters, images, managed=MANAGED)
-    assert again.changes == [] and again.previous_copies == []
+    assert again.changes == []
+    assert again.previous_copies == []
     assert [report['changed'] for report in again.filters] == [False] * 3
-    changed = host.plan([dict(filters[0], configuration={'header': 'x'})] + filters[1:], images, managed=MANAGED)
+    changed = host.plan([dict(filters[0], configuration={'header': 'x'}), *filters[1:]], images, managed=MANAGED)
     assert [change.path for change in changed.changes] == [host.paths.ecds('a')]
     assert [report['changed'] for report in changed.filters] == [True, False, False]
 
@@ -119,12 +115,13 @@ def test_watched_files_carry_the_version_envoy_reports(host: Host, paths: Paths,
     assert ecds[0].hint == '; Envoy logs why just before "Unable to create Wasm plugin a"'
     # The listener is only good once Envoy has taken every filter it names.
     assert plan.changes[4].uses == tuple((change.watch, change.what) for change in ecds)
-    assert plan.changes[3].uses == () and plan.changes[5].version is None
+    assert plan.changes[3].uses == ()
+    assert plan.changes[5].version is None
     assert referenced_ecds_paths(_document(plan.changes[4].new)) == {change.path for change in ecds}
 
 
 def test_filter_reports(host: Host, paths: Paths, images: t.Any, make_filter: t.Any) -> None:
-    plan = host.plan(_present(make_filter) + [make_filter('gone', 'absent')], images, managed=MANAGED)
+    plan = host.plan([*_present(make_filter), make_filter('gone', 'absent')], images, managed=MANAGED)
     assert plan.filters == [
         {'name': 'a', 'state': 'present', 'type': 'http', 'image': 'ghcr.io/example/a:1', 'digest': 'sha256:' + 'e' * 64,
          'module': f'{paths.wasm_dir}/{"a" * 64}.wasm', 'module_digest': DIGEST_A, 'changed': True},
@@ -140,7 +137,8 @@ def test_a_user_owned_bootstrap_gets_no_listener_cluster_or_bootstrap_change(hos
     filters = _present(make_filter)
     plan = host.plan(filters, images, bootstrap_uses={host.paths.ecds(spec['name']) for spec in filters})
     assert [change.path for change in plan.changes] == [host.paths.ecds(spec['name']) for spec in filters]
-    assert plan.managed is None and plan.stanzas == []
+    assert plan.managed is None
+    assert plan.stanzas == []
 
 
 def test_filters_a_user_owned_bootstrap_does_not_use_yet_are_onboarded(host: Host, paths: Paths, images: t.Any,
@@ -158,7 +156,9 @@ def test_filters_a_user_owned_bootstrap_does_not_use_yet_are_onboarded(host: Hos
     # Once written, the files need no change, but the entries are still asked for until the bootstrap names them.
     host.apply(plan)
     again = host.plan(filters, images, bootstrap_uses={paths.ecds('b')})
-    assert again.changes == [] and again.onboarding == [] and again.stanzas == plan.stanzas
+    assert again.changes == []
+    assert again.onboarding == []
+    assert again.stanzas == plan.stanzas
 
 
 @pytest.mark.parametrize('purge', [False, True])
@@ -180,18 +180,19 @@ def test_a_file_that_is_no_ecds_file_is_never_removed(host: Host, paths: Paths, 
 
 def test_removing_a_filter_without_files_changes_nothing(host: Host, make_filter: t.Any) -> None:
     plan = host.plan([make_filter('gone', 'absent')])
-    assert plan.changes == [] and plan.filters == [{'name': 'gone', 'state': 'absent', 'type': 'http', 'changed': False}]
+    assert plan.changes == []
+    assert plan.filters == [{'name': 'gone', 'state': 'absent', 'type': 'http', 'changed': False}]
 
 
 def test_each_filter_may_be_listed_once(host: Host, make_filter: t.Any) -> None:
-    with pytest.raises(PlanError, match='^Each filter may be listed once; repeated: a, b; nothing was written$'):
+    with pytest.raises(PlanError, match=r'^Each filter may be listed once; repeated: a, b; nothing was written$'):
         host.plan([make_filter('b', module=MODULE, root_id='r'), make_filter('a', 'absent'), make_filter('a', module=MODULE, root_id='r'),
                    make_filter('b', 'absent'), make_filter('c', 'absent')])
 
 
 @pytest.mark.parametrize('name', ['', 'a/b', '..', 'add header', None])
 def test_invalid_names_are_refused(host: Host, make_filter: t.Any, name: t.Any) -> None:
-    with pytest.raises(EnvoyConfigError, match='^Invalid filter name'):
+    with pytest.raises(EnvoyConfigError, match=r'^Invalid filter name'):
         host.plan([make_filter(name, module=MODULE, root_id='r')])
 
 
@@ -207,7 +208,7 @@ def test_unmanaged_filters_are_reported_and_removed_with_purge(host: Host, paths
     assert all(change.new is None and change.old == ECDS_DOCUMENT and change.watch == '' for change in plan.changes)
 
 
-@pytest.mark.parametrize('wanted, described', [
+@pytest.mark.parametrize(('wanted', 'described'), [
     ('x:1', 'docker.io/library/x:1'),
     ('docker.io/library/x:1', 'x:1'),
     ('index.docker.io/library/x:1', 'x:1'),
@@ -221,7 +222,7 @@ def test_images_are_found_by_canonical_reference(make_image: t.Any, wanted: str,
 def test_two_pulls_of_one_tag_that_met_different_images_are_refused(make_image: t.Any) -> None:
     first, again = make_image('x:1', DIGEST_A, manifest='sha256:' + 'e' * 64), make_image('x:1', DIGEST_B, manifest='sha256:' + 'f' * 64)
     assert find_image('x:1', [first, dict(first)]) is first
-    with pytest.raises(PlanError, match='^The pulls of x:1 name different images .*its tag moved during this run'):
+    with pytest.raises(PlanError, match=r'^The pulls of x:1 name different images .*its tag moved during this run'):
         find_image('x:1', [first, again])
 
 
@@ -232,14 +233,14 @@ def test_an_image_without_a_description_is_an_error(host: Host, make_image: t.An
         host.plan([make_filter('a', image=wanted)], images)
 
 
-@pytest.mark.parametrize('root_id, chosen', [(None, 'a_root'), ('other', 'other')])
+@pytest.mark.parametrize(('root_id', 'chosen'), [(None, 'a_root'), ('other', 'other')])
 def test_root_id_comes_from_the_image(host: Host, images: t.Any, make_filter: t.Any, root_id: str | None, chosen: str) -> None:
     plan = host.plan([make_filter('a', image='ghcr.io/example/a:1', root_id=root_id)], images)
     assert _document(plan.changes[0].new)['resources'][0]['typed_config']['config']['root_id'] == chosen
 
 
 def test_a_root_id_the_image_does_not_declare_is_refused(host: Host, images: t.Any, make_filter: t.Any) -> None:
-    with pytest.raises(EnvoyConfigError, match='^Filter a: root_id "nope" is not one of the root IDs the image declares'):
+    with pytest.raises(EnvoyConfigError, match=r'^Filter a: root_id "nope" is not one of the root IDs the image declares'):
         host.plan([make_filter('a', image='ghcr.io/example/a:1', root_id='nope')], images)
 
 
@@ -249,7 +250,7 @@ def test_the_module_is_the_stored_file_named_by_the_module_digest(host: Host, pa
     assert module == os.path.join(paths.wasm_dir, 'a' * 64 + '.wasm') == plan.filters[0]['module']
 
 
-@pytest.mark.parametrize('module_digest, error, message', [
+@pytest.mark.parametrize(('module_digest', 'error', 'message'), [
     (None, PlanError, '^Filter a: give image \\(with the pulled images\\) or module; nothing was written$'),
     ('md5:abc', WasmOciError, "^'md5:abc' is no sha256 digest of a module$"),
 ])
@@ -274,17 +275,19 @@ def test_replaced_ecds_files_are_kept_as_previous_copies(host: Host, paths: Path
 
 def test_validation_files_are_one_static_bootstrap_and_copies_of_the_ecds_files(host: Host, paths: Paths, images: t.Any,
                                                                                 make_filter: t.Any) -> None:
-    plan = host.plan(_present(make_filter) + [make_filter('gone', 'absent')], images, managed=MANAGED)
+    plan = host.plan([*_present(make_filter), make_filter('gone', 'absent')], images, managed=MANAGED)
     bootstrap, files = plan.validation_files('/tmp/check', paths)
     copies = {f'/tmp/check/ecds/{name}.yaml': plan.documents[paths.ecds(name)] for name in ('a', 'b', 'by_hand')}
-    assert bootstrap == '/tmp/check/envoy.yaml' and set(files) == set(copies) | {bootstrap}
+    assert bootstrap == '/tmp/check/envoy.yaml'
+    assert set(files) == set(copies) | {bootstrap}
     assert {path: files[path] for path in copies} == copies
     static = _document(files[bootstrap])
-    assert 'dynamic_resources' not in static and static['node'] == {'id': 'edge-1', 'cluster': 'edge'}
+    assert 'dynamic_resources' not in static
+    assert static['node'] == {'id': 'edge-1', 'cluster': 'edge'}
     assert referenced_ecds_paths(static) == set(copies)
 
 
 def test_only_a_managed_bootstrap_is_validated(host: Host, make_filter: t.Any) -> None:
     plan = host.plan([make_filter('a', module=MODULE, root_id='r')])
-    with pytest.raises(PlanError, match='^Only a managed bootstrap is validated$'):
+    with pytest.raises(PlanError, match=r'^Only a managed bootstrap is validated$'):
         plan.validation_files('/tmp/check', host.paths)

@@ -9,6 +9,7 @@ import pathlib
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
     RECORD_FILE,
     RESTART_MARK,
@@ -17,7 +18,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import (
     take_pending_restart,
     write_unconfirmed,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 FILES = {'/etc/envoy/ecds/a.yaml': 'extension_config_discovery.http_filter.a.', '/etc/envoy/lds.yaml': 'listener_manager.lds.'}
 
@@ -44,7 +44,7 @@ def test_an_empty_record_removes_the_file(tmp_path: pathlib.Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize('text, message', [
+@pytest.mark.parametrize(('text', 'message'), [
     pytest.param('{"unconfirmed": {', 'Cannot read the record of unconfirmed files {path}: ', id='not-json'),
     pytest.param('\xff', 'Cannot read the record of unconfirmed files {path}: ', id='not-utf-8'),
     pytest.param('[]', '{path} is not a record of unconfirmed files', id='list'),

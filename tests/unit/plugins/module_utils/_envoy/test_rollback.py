@@ -13,6 +13,7 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy import health, running
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import UpdateCounters, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, Settings
@@ -21,15 +22,8 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.lock import LOCK_F
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import module_store_path
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, write_unconfirmed
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.rollback import (
-    NOTHING_TO_ROLL_BACK,
-    Rollback,
-    RollbackError,
-    RollbackOutcome,
-    RollbackSettings,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.rollback import NOTHING_TO_ROLL_BACK, Rollback, RollbackError, RollbackOutcome, RollbackSettings
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import RolledBack
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import build_module
 
 REFERENCES = {'v1': 'ghcr.io/example/add_header:1.0.0', 'v2': 'ghcr.io/example/add_header:2.0.0'}
@@ -111,12 +105,16 @@ def test_every_filter_goes_back_to_its_previous_version_confirmed_by_envoy(host:
     versions = {name: load_document(str(host.previous(name)))['version_info'] for name in 'ab'}
     outcome = host.roll_back()
     assert {name: host.ecds(name).read_bytes() for name in 'ab'} == previous
-    assert not host.previous('a').exists() and not host.previous('b').exists()
+    assert not host.previous('a').exists()
+    assert not host.previous('b').exists()
     # Each file confirmed by its counters and the version it names, before the next was replaced.
     assert [(wait.prefix, wait.version) for wait in envoy.waits] == [(stat_prefix(name, 'http'), versions[name]) for name in 'ab']
-    assert outcome.verified and read_unconfirmed(host.paths.config_dir) == {}
+    assert outcome.verified
+    assert read_unconfirmed(host.paths.config_dir) == {}
     result = outcome.result()
-    assert result['changed'] and result['verified'] and result['msg'] == 'Rolled back: a, b'
+    assert result['changed']
+    assert result['verified']
+    assert result['msg'] == 'Rolled back: a, b'
     assert result['files'] == [str(host.ecds('a')), str(host.ecds('b')), str(host.previous('a')), str(host.previous('b'))]
     assert result['filters'][0] == {
         'name': 'a', 'type': 'http', 'changed': True, 'rolled_back_from': _image('v2'), 'rolled_back_to': _image('v1'),
@@ -130,11 +128,17 @@ def test_a_second_rollback_finds_nothing_to_roll_back_instead_of_flipping_back(h
     after_first = _tree(tmp_path)
     envoy.waits.clear()
     again = host.roll_back().result()
-    assert _tree(tmp_path) == after_first and envoy.waits == []
-    assert not again['changed'] and again['verified'] and again['files'] == [] and again['filters'] == []
+    assert _tree(tmp_path) == after_first
+    assert envoy.waits == []
+    assert not again['changed']
+    assert again['verified']
+    assert again['files'] == []
+    assert again['filters'] == []
     assert again['msg'] == 'Nothing to roll back: no filter has a previous version'
     named = host.roll_back(['a']).result()
-    assert not named['changed'] and named['verified'] and named['msg'] == 'Nothing to roll back: no filter named has a previous version'
+    assert not named['changed']
+    assert named['verified']
+    assert named['msg'] == 'Nothing to roll back: no filter named has a previous version'
     assert named['filters'] == [{'name': 'a', 'type': 'http', 'changed': False, 'rolled_back_from': None, 'rolled_back_to': None,
                                  'image': _image('v1'), 'module': host.module('v1'), 'confirmed': True, 'message': NOTHING_TO_ROLL_BACK}]
 
@@ -143,7 +147,8 @@ def test_a_rollout_after_a_rollback_keeps_the_rolled_back_version_as_previous_ag
     v1 = host.previous('a').read_bytes()
     host.roll_back()
     host.roll_out(a='v2', b='v1')
-    assert host.previous('a').read_bytes() == v1 and not host.previous('b').exists()
+    assert host.previous('a').read_bytes() == v1
+    assert not host.previous('b').exists()
     assert host.roll_back().result()['msg'] == 'Rolled back: a'
 
 
@@ -153,18 +158,26 @@ def test_only_the_named_filters_go_back_and_one_without_a_previous_version_is_sk
     result = host.roll_back(['a', 'b', 'a']).result()
     assert [item['name'] for item in result['filters']] == ['a', 'b']
     assert [item['changed'] for item in result['filters']] == [True, False]
-    assert result['filters'][1]['message'] == NOTHING_TO_ROLL_BACK and result['summary'][1] == f'b: {NOTHING_TO_ROLL_BACK}'
-    assert host.version('b') == b_version and result['msg'] == 'Rolled back: a' and result['verified']
+    assert result['filters'][1]['message'] == NOTHING_TO_ROLL_BACK
+    assert result['summary'][1] == f'b: {NOTHING_TO_ROLL_BACK}'
+    assert host.version('b') == b_version
+    assert result['msg'] == 'Rolled back: a'
+    assert result['verified']
 
 
 def test_check_mode_writes_nothing_and_says_what_would_be_rolled_back(host: Host, envoy: t.Any, tmp_path: pathlib.Path) -> None:
     before = _tree(tmp_path)
     outcome = host.roll_back(check_mode=True)
-    assert _tree(tmp_path) == before and envoy.waits == []
+    assert _tree(tmp_path) == before
+    assert envoy.waits == []
     result = outcome.result()
-    assert result['changed'] and not result['verified'] and result['msg'] == 'Would roll back: a, b'
-    assert result['filters'][0]['confirmed'] is False and result['filters'][0]['rolled_back_to'] == _image('v1')
-    assert result['filters'][0]['message'].startswith('would be rolled back from') and result['filters'][0]['message'].endswith('(check mode)')
+    assert result['changed']
+    assert not result['verified']
+    assert result['msg'] == 'Would roll back: a, b'
+    assert result['filters'][0]['confirmed'] is False
+    assert result['filters'][0]['rolled_back_to'] == _image('v1')
+    assert result['filters'][0]['message'].startswith('would be rolled back from')
+    assert result['filters'][0]['message'].endswith('(check mode)')
 
 
 def test_a_rollback_envoy_rejects_puts_every_file_back_byte_for_byte_with_its_mode(host: Host, envoy: t.Any, tmp_path: pathlib.Path) -> None:
@@ -185,7 +198,7 @@ def test_a_health_check_that_fails_after_the_rollback_puts_every_file_back(host:
     os.chmod(host.previous('a'), 0o600)
     before = _tree(tmp_path)
     settings = RollbackSettings(host.paths, None, host.address, verify_timeout=1.0, health_check=health.HealthCheck('http://127.0.0.1:10000/', timeout=0))
-    with pytest.raises(RolledBack, match='but the health check failed: http://127.0.0.1:10000/ answered 503'):
+    with pytest.raises(RolledBack, match=r'but the health check failed: http://127\.0\.0\.1:10000/ answered 503'):
         Rollback(settings, check_mode=False).run()
     assert _tree(tmp_path) == before
 
@@ -200,7 +213,8 @@ def test_a_missing_module_of_the_previous_version_is_refused_before_anything_cha
     assert str(caught.value) == (f'Cannot roll back filter a to {REFERENCES["v1"]} ({MANIFESTS["v1"]}): the module {host.module("v1")} '
                                  'that version loads is missing (removed by hand, or pruned), so Envoy could not load it; nothing was '
                                  'changed. Roll that image out again instead (which needs its registry)')
-    assert _tree(tmp_path) == before and envoy.waits == []
+    assert _tree(tmp_path) == before
+    assert envoy.waits == []
 
 
 def test_a_damaged_module_of_the_previous_version_is_refused(host: Host, envoy: t.Any, tmp_path: pathlib.Path) -> None:
@@ -218,11 +232,11 @@ def test_a_name_without_an_ecds_file_is_refused_naming_it(host: Host, envoy: t.A
     assert str(caught.value) == (f'Filter typo has no ECDS file {host.paths.ecds("typo")} on this host, so it has no version to roll '
                                  'back from; the filters here are: a, b; nothing was changed')
     assert _tree(tmp_path) == before
-    with pytest.raises(WasmOciError, match='^Invalid filter name'):
+    with pytest.raises(WasmOciError, match=r'^Invalid filter name'):
         host.roll_back(['../a'])
 
 
-@pytest.mark.parametrize('previous, message', [
+@pytest.mark.parametrize(('previous', 'message'), [
     pytest.param(b'{"resources": [', '.* is neither JSON nor YAML', id='unreadable'),
     pytest.param(b'{"resources": [{"name": "a", "typed_config": {"@type": "type.googleapis.com/other"}}]}',
                  r'it holds no Wasm filter config \(http or network\)', id='not-wasm'),
@@ -239,7 +253,7 @@ def test_a_previous_file_envoy_could_not_load_is_refused(host: Host, envoy: t.An
 def test_a_previous_version_of_another_filter_type_is_refused(host: Host, envoy: t.Any) -> None:
     text = host.previous('a').read_text().replace('filters.http.wasm', 'filters.network.wasm')
     host.previous('a').write_text(text)
-    with pytest.raises(RollbackError, match='^The previous version of filter a is a network filter, the current one a http filter'):
+    with pytest.raises(RollbackError, match=r'^The previous version of filter a is a network filter, the current one a http filter'):
         host.roll_back(['a'])
 
 
@@ -247,10 +261,11 @@ def test_with_envoy_stopped_the_files_are_written_unconfirmed_and_kept_private(h
     envoy.info = None
     os.chmod(host.previous('a'), 0o600)
     outcome = host.roll_back()
-    assert not outcome.running and not outcome.verified
+    assert not outcome.running
+    assert not outcome.verified
     assert read_unconfirmed(host.paths.config_dir) == {host.paths.ecds(name): stat_prefix(name, 'http') for name in 'ab'}
-    assert outcome.warnings == [f'Envoy is not running (nothing listens on {host.address}, the admin address of its bootstrap): the files '
-                                'were written unconfirmed; the next run with Envoy running checks them']
+    assert outcome.warnings == [(f'Envoy is not running (nothing listens on {host.address}, the admin address of its bootstrap): the files '
+                                 'were written unconfirmed; the next run with Envoy running checks them')]
     assert outcome.result()['filters'][0]['message'].endswith(', written, not confirmed by Envoy yet')
     # The rollout's mode, not the mode of the .previous file.
     assert stat.S_IMODE(host.ecds('a').stat().st_mode) == 0o640
@@ -264,7 +279,8 @@ def test_files_written_earlier_are_confirmed_first_and_those_no_listener_uses_ye
     envoy.counter_answers[stat_prefix('b', 'http')] = UpdateCounters(3, 0, host.version('b'))
     envoy.counter_answers[stat_prefix('c', 'http')] = None
     outcome = host.roll_back(['a'])
-    assert outcome.verified and read_unconfirmed(host.paths.config_dir) == {waiting: stat_prefix('c', 'http')}
+    assert outcome.verified
+    assert read_unconfirmed(host.paths.config_dir) == {waiting: stat_prefix('c', 'http')}
     assert [wait.prefix for wait in envoy.waits] == [stat_prefix('a', 'http')]
 
 
@@ -278,8 +294,10 @@ def test_a_missing_configuration_directory_is_refused(paths: Paths, refused_addr
 def test_a_previous_copy_equal_to_the_file_is_only_removed(host: Host, envoy: t.Any) -> None:
     host.previous('a').write_bytes(host.ecds('a').read_bytes())
     result = host.roll_back(['a']).result()
-    assert envoy.waits == [] and not host.previous('a').exists()
-    assert result['changed'] and result['filters'][0]['rolled_back_to'] == result['filters'][0]['rolled_back_from'] == _image('v2')
+    assert envoy.waits == []
+    assert not host.previous('a').exists()
+    assert result['changed']
+    assert result['filters'][0]['rolled_back_to'] == result['filters'][0]['rolled_back_from'] == _image('v2')
 
 
 def test_the_diff_names_the_images_and_no_configuration(host: Host, envoy: t.Any) -> None:
@@ -291,7 +309,8 @@ def test_the_diff_names_the_images_and_no_configuration(host: Host, envoy: t.Any
                                    f'{host.previous("a")}: removed, the version it kept is in place\n'}
     assert [item['before_header'] for item in diff[1:]] == [host.paths.ecds('a')]
     assert '<redacted, changed>' in diff[1]['after']
-    assert 'hunter2' not in repr(diff) and 'hunter2' not in repr(outcome.result())
+    assert 'hunter2' not in repr(diff)
+    assert 'hunter2' not in repr(outcome.result())
     # A copy equal to the file it kept is only removed.
     host.previous('b').write_bytes(host.ecds('b').read_bytes())
     assert host.roll_back(['b'], check_mode=True).diff() == [{'prepared': f'{host.previous("b")}: removed, the version it kept is in place\n'}]

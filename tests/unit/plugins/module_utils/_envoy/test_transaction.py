@@ -9,11 +9,11 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy import health
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import LISTENER_UPDATES, REJECTED, SUCCESS, UpdateCounters, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange, Transaction, UpdateFailed
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 TIMEOUT = 3.0
 PUT_BACK = 'every file was put back as it was and Envoy serves the previous config'
@@ -75,7 +75,8 @@ def _forward_then_back(changes: t.Sequence[FileChange]) -> list[tuple[str, bytes
 
 def test_no_changes_touch_nothing(admin: t.Any, disk: Disk) -> None:
     assert _transaction(admin, disk).apply([]) == []
-    assert disk.writes == [] and admin.waits == []
+    assert disk.writes == []
+    assert admin.waits == []
 
 
 def test_confirmed_changes_are_applied_one_by_one_in_order(admin: t.Any, disk: Disk) -> None:
@@ -91,7 +92,7 @@ def test_confirmed_changes_are_applied_one_by_one_in_order(admin: t.Any, disk: D
     ]
 
 
-@pytest.mark.parametrize('outcome, complaint', [
+@pytest.mark.parametrize(('outcome', 'complaint'), [
     (REJECTED, 'Envoy rejected the new config of filter c; see the log of c'),
     (None, 'Envoy did not apply the new config of filter c within 3s'),
 ])
@@ -102,7 +103,8 @@ def test_the_third_of_three_not_taken_puts_every_file_back_newest_first(admin: t
     with pytest.raises(UpdateFailed) as caught:
         _transaction(admin, disk).apply(THREE)
     assert str(caught.value) == f'{complaint}; {PUT_BACK}'
-    assert disk.files == before and disk.writes == _forward_then_back(THREE)
+    assert disk.files == before
+    assert disk.writes == _forward_then_back(THREE)
     # After the three forward waits, Envoy is given time to take each old file again, newest first.
     assert [(wait.prefix, wait.version, wait.seen[wait_path]) for wait, wait_path in
             zip(admin.waits[3:], [change.path for change in reversed(THREE)])] == [
@@ -116,14 +118,15 @@ def test_without_a_running_envoy_everything_is_written_and_left_unconfirmed(disk
     assert disk.files == {changes[0].path: b'v2', changes[1].path: b'v1', BOOTSTRAP.path: b'bootstrap v2'}
 
 
-@pytest.mark.parametrize('running, undone', [(True, PUT_BACK), (False, 'every file was put back as it was')])
+@pytest.mark.parametrize(('running', 'undone'), [(True, PUT_BACK), (False, 'every file was put back as it was')])
 def test_a_write_that_fails_puts_the_earlier_files_back(admin: t.Any, disk: Disk, running: bool, undone: str) -> None:
     before = disk.holding(THREE)
     disk.failures[(THREE[1].path, THREE[1].new)] = OSError(errno.ENOSPC, 'No space left on device', THREE[1].path)
     with pytest.raises(WasmOciError) as caught:
         _transaction(admin if running else None, disk).apply(THREE)
     assert str(caught.value) == f'Cannot replace {THREE[1].path}: No space left on device; {undone}'
-    assert disk.files == before and disk.writes == _forward_then_back(THREE[:2])
+    assert disk.files == before
+    assert disk.writes == _forward_then_back(THREE[:2])
 
 
 def test_an_unexpected_exception_puts_the_files_back_and_is_raised_again(admin: t.Any, disk: Disk) -> None:
@@ -131,21 +134,24 @@ def test_an_unexpected_exception_puts_the_files_back_and_is_raised_again(admin: 
     disk.failures[(THREE[2].path, THREE[2].new)] = KeyboardInterrupt()
     with pytest.raises(KeyboardInterrupt):
         _transaction(admin, disk).apply(THREE)
-    assert disk.files == before and disk.writes == _forward_then_back(THREE)
+    assert disk.files == before
+    assert disk.writes == _forward_then_back(THREE)
 
 
 def test_a_failing_health_check_puts_everything_back(admin: t.Any, disk: Disk, clock: t.Any, monkeypatch: pytest.MonkeyPatch) -> None:
     probes: list[HealthCheck] = []
     monkeypatch.setattr(health, 'probe', lambda check: probes.append(check) or UNHEALTHY)
-    changes = THREE[:2] + [BOOTSTRAP]
+    changes = [*THREE[:2], BOOTSTRAP]
     before = disk.holding(changes)
     with pytest.raises(UpdateFailed) as caught:
         _transaction(admin, disk, clock).apply(changes, HEALTH)
     assert str(caught.value) == (f'Envoy applied the new config of filter a, config of filter b, but the health check failed: '
                                  f'{UNHEALTHY}; {PUT_BACK}')
-    assert disk.files == before and disk.writes == _forward_then_back(changes)
+    assert disk.files == before
+    assert disk.writes == _forward_then_back(changes)
     # Probed until the deadline, three seconds on the fake clock.
-    assert probes == [HEALTH] * 3 and clock.sleeps == [health._PROBE_INTERVAL] * 2
+    assert probes == [HEALTH] * 3
+    assert clock.sleeps == [health._PROBE_INTERVAL] * 2
 
 
 def test_a_health_check_that_passes_after_a_retry_keeps_the_change(admin: t.Any, disk: Disk, clock: t.Any,
@@ -154,7 +160,8 @@ def test_a_health_check_that_passes_after_a_retry_keeps_the_change(admin: t.Any,
     monkeypatch.setattr(health, 'probe', lambda check: answers.pop(0))
     disk.holding(THREE)
     assert _transaction(admin, disk, clock).apply(THREE, HEALTH) == []
-    assert disk.files == {change.path: b'v2' for change in THREE} and answers == []
+    assert disk.files == {change.path: b'v2' for change in THREE}
+    assert answers == []
 
 
 def test_without_a_running_envoy_there_is_no_health_check(disk: Disk, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -218,6 +225,7 @@ def test_a_new_file_is_removed_again_without_waiting(admin: t.Any, disk: Disk) -
     admin.reject(changes[1].watch)
     with pytest.raises(UpdateFailed, match=PUT_BACK):
         _transaction(admin, disk).apply(changes)
-    assert disk.files == before and changes[0].path not in disk.files
+    assert disk.files == before
+    assert changes[0].path not in disk.files
     # Forward: a, b; back: b only (nothing to wait for once a is gone).
     assert [wait.prefix for wait in admin.waits] == [changes[0].watch, changes[1].watch, changes[1].watch]

@@ -10,9 +10,9 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import validate_managed
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 ENVOY = '/usr/local/bin/envoy'
 
@@ -50,7 +50,8 @@ def test_envoy_validates_the_candidate_in_a_private_directory_removed_after(tmp_
     bootstrap = command[-1]
     assert command == [ENVOY, '--mode', 'validate', '--log-level', 'warn', '-c', bootstrap]
     directory = os.path.dirname(bootstrap)
-    assert os.path.dirname(directory) == str(tmp_path) and os.path.basename(directory).startswith('envoy-validate-')
+    assert os.path.dirname(directory) == str(tmp_path)
+    assert os.path.basename(directory).startswith('envoy-validate-')
     assert envoy.seen == {os.path.relpath(path, directory): data for path, data in plan.validation_files(directory, paths)[1].items()}
     assert not os.path.exists(directory)
 
@@ -77,13 +78,14 @@ def test_the_directory_is_removed_when_envoy_cannot_be_run(tmp_path: pathlib.Pat
     def missing(command: list[str]) -> tuple[int, str, str]:
         raise OSError(2, 'No such file or directory')
 
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         validate_managed(missing, ENVOY, plan, paths, str(tmp_path))
     assert os.listdir(tmp_path) == []
 
 
 def test_a_user_owned_bootstrap_is_not_validated(tmp_path: pathlib.Path, paths: Paths, make_filter: t.Any) -> None:
     envoy = FakeEnvoy()
-    with pytest.raises(PlanError, match='^Only a managed bootstrap is validated$'):
+    with pytest.raises(PlanError, match=r'^Only a managed bootstrap is validated$'):
         validate_managed(envoy, ENVOY, _plan(paths, make_filter, None), paths, str(tmp_path))
-    assert envoy.commands == [] and os.listdir(tmp_path) == []
+    assert envoy.commands == []
+    assert os.listdir(tmp_path) == []

@@ -12,17 +12,11 @@ import typing as t
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
+from ansible_collections.wasm.oci.plugins.module_utils._image.builder import COMPAT_PLATFORM, BuiltImage, BuiltImageSource, build_compat_variant, build_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig, parse_runtime_config
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, sha256_digest
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
-from ansible_collections.wasm.oci.plugins.module_utils._image.builder import (
-    COMPAT_PLATFORM,
-    BuiltImage,
-    BuiltImageSource,
-    build_compat_variant,
-    build_image,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig, parse_runtime_config
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import proxy_module
 
 MODULE = proxy_module()
@@ -155,7 +149,7 @@ def test_compat_docker_uses_docker_v2_media_types_and_no_annotations() -> None:
 
 
 def test_compat_docker_refuses_annotations() -> None:
-    with pytest.raises(ImageFormatError, match='^Docker v2 manifests cannot carry annotations; drop annotations or use compat_media_type: oci'):
+    with pytest.raises(ImageFormatError, match=r'^Docker v2 manifests cannot carry annotations; drop annotations or use compat_media_type: oci'):
         build_image('compat', MODULE, RUNTIME, {'org.example/x': 'y'}, 'docker')
 
 

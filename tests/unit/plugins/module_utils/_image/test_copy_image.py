@@ -86,7 +86,8 @@ def test_a_copy_by_digest_alone_and_a_pinned_digest(tmp_path: pathlib.Path) -> N
         _copy(tmp_path / 'src', tmp_path / 'dest', pinned=DIGEST)
     assert not (tmp_path / 'dest').exists()
     outcome = _copy(tmp_path / 'src', tmp_path / 'dest', tag=None, pinned=digest, copy_signatures=False)
-    assert outcome.changed and OciLayout(str(tmp_path / 'dest')).has_blob(digest, (tmp_path / 'src' / 'blobs' / 'sha256' / digest[7:]).stat().st_size)
+    assert outcome.changed
+    assert OciLayout(str(tmp_path / 'dest')).has_blob(digest, (tmp_path / 'src' / 'blobs' / 'sha256' / digest[7:]).stat().st_size)
     assert not _copy(tmp_path / 'src', tmp_path / 'dest', tag=None, copy_signatures=False).changed
 
 
@@ -96,11 +97,11 @@ def test_a_missing_source_and_a_hostile_signature_manifest_are_refused_before_an
         _copy(tmp_path / 'src', tmp_path / 'dest')
     assert not (tmp_path / 'dest').exists()
     LayoutBuilder(tmp_path / 'empty')
-    with pytest.raises(WasmOciError, match='src oci:.*:v1 does not exist'):
+    with pytest.raises(WasmOciError, match=r'src oci:.*:v1 does not exist'):
         _copy(tmp_path / 'empty', tmp_path / 'dest')
 
 
-@pytest.mark.parametrize('src, dest, expected', [
+@pytest.mark.parametrize(('src', 'dest', 'expected'), [
     ('r.example/a:1.0', 'mirror.example/a', ImageReference('mirror.example', 'a', '1.0')),
     ('r.example/a:1.0', 'mirror.example:5000/a', ImageReference('mirror.example:5000', 'a', '1.0')),
     ('r.example/a:1.0', 'mirror.example/a:latest', ImageReference('mirror.example', 'a', 'latest')),
@@ -119,7 +120,7 @@ def test_a_layout_dest_needs_a_tag() -> None:
         parse_ends('r.example/a:1', f'oci:/srv/layout@{DIGEST}')
 
 
-@pytest.mark.parametrize('src, dest, mount_from', [
+@pytest.mark.parametrize(('src', 'dest', 'mount_from'), [
     ('r.example/staging/a:1', 'r.example/stable/a:1', ['staging/a']),
     ('r.example/a:1', 'r.example/a:2', []),
     ('r.example/a:1', 'other.example/a:1', []),

@@ -116,7 +116,7 @@ def test_attestation_is_never_chosen_even_when_named() -> None:
 
 
 def test_index_of_only_attestations_offers_none() -> None:
-    with pytest.raises(ImageFormatError, match='it offers: none. Set platform'):
+    with pytest.raises(ImageFormatError, match=r'it offers: none\. Set platform'):
         _choose([_attestation('a'), _attestation('b')])
 
 

@@ -15,17 +15,24 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image import pull
+from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.pull import (
-    PULL_ALWAYS, PULL_IF_NOT_PRESENT, PULL_POLICIES, existing_image, present_image, pull_module, pull_policy, record_path,
+    PULL_ALWAYS,
+    PULL_IF_NOT_PRESENT,
+    PULL_POLICIES,
+    existing_image,
+    present_image,
+    pull_module,
+    pull_policy,
+    record_path,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import proxy_module
 
 MODULE = proxy_module()
@@ -306,7 +313,8 @@ def test_oci_dest_already_holding_the_module_is_unchanged_without_a_record(
     assert _module_blob_reads(source, image) == 0
     assert described['wasm']['digest'] == _sha256(MODULE)
     assert described['runtime']['root_ids'] == ['add_header']
-    assert dest.stat().st_ino == inode and dest.read_bytes() == MODULE
+    assert dest.stat().st_ino == inode
+    assert dest.read_bytes() == MODULE
     # The record is written, so that a later pull with if_not_present can do without the source.
     record = json.loads(pathlib.Path(record_path(str(dest))).read_text())
     assert record == {'manifest': image.digest, 'module': _sha256(MODULE), 'image': described, 'platform': None}
@@ -323,10 +331,89 @@ def test_a_record_that_cannot_be_written_does_not_fail_an_unchanged_pull(
     def refuse(path: str, data: bytes) -> None:
         raise PermissionError(13, 'Permission denied', path)
 
-    monkeypatch.setattr(pull, 'write_atomically', refuse)
+    monkeypatch.setattr(pull, 'replace_record', refuse)
     changed, _described = _pull(_source(layout_dir), dest)
-    assert changed is False and dest.read_bytes() == MODULE
+    assert changed is False
+    assert dest.read_bytes() == MODULE
     assert not os.path.exists(record_path(str(dest)))
+
+
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_a_pull_with_its_record_opens_no_blob_at_all(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str,
+) -> None:
+    # From a registry, a no-op pull is then one request: the manifest. Not even the config blob is read.
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _changed, first = _pull(_source(layout_dir), dest)
+
+    source = _source(layout_dir)
+    changed, described = _pull(source, dest)
+    assert changed is False
+    assert source.opened == [image.digest], 'a layout keeps the manifest as a blob too: nothing else is read'
+    assert described == first
+
+
+# What a record must say to be taken for the image, damaged one way at a time.
+RECORD_DAMAGES = {
+    'other-manifest': lambda record: dict(record, manifest='sha256:' + 'b' * 64),
+    'other-module': lambda record: dict(record, module=_sha256(OTHER_MODULE)),
+    'image-of-another-manifest': lambda record: dict(record, image=dict(record['image'], digest='sha256:' + 'b' * 64)),
+    'image-through-an-index': lambda record: dict(record, image=dict(record['image'], index_digest='sha256:' + 'c' * 64)),
+    'image-of-another-module': lambda record: dict(record, image=dict(record['image'], wasm={'digest': _sha256(OTHER_MODULE), 'size': 1})),
+    'image-without-wasm': lambda record: dict(record, image={key: value for key, value in record['image'].items() if key != 'wasm'}),
+    'not-an-object': lambda record: ['a', 'list'],
+}
+
+
+@pytest.mark.parametrize('damage', sorted(RECORD_DAMAGES))
+@pytest.mark.parametrize(('variant', 'compat_media_type'), KINDS, ids=KIND_IDS)
+def test_a_record_that_proves_nothing_is_not_taken_for_the_image(
+    layout_dir: pathlib.Path, out_dir: pathlib.Path, variant: str, compat_media_type: str, damage: str,
+) -> None:
+    image = _store(layout_dir, variant, compat_media_type)
+    dest = out_dir / 'filter.wasm'
+    _changed, first = _pull(_source(layout_dir), dest)
+    record_file = pathlib.Path(record_path(str(dest)))
+    record_file.write_text(json.dumps(RECORD_DAMAGES[damage](json.loads(record_file.read_text()))))
+
+    source = _source(layout_dir)
+    changed, described = _pull(source, dest)
+    # The image is read again: the oci variant's config (its manifest names the module), a compat layer to its end.
+    assert len(source.opened) > 1, 'more than the manifest'
+    assert _module_blob_reads(source, image) == (1 if variant == 'compat' else 0)
+    assert changed is False
+    assert described == first
+    assert json.loads(record_file.read_text())['image'] == described
+
+
+def test_a_record_is_replaced_atomically_without_fsync(out_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A cache checked against dest on every use: losing it in a crash costs a pull, so it is not worth two fsyncs.
+    path = out_dir / '.filter.wasm.wasm-oci.json'
+    path.write_bytes(b'old')
+    path.chmod(0o640)
+    synced: list[int] = []
+    monkeypatch.setattr(os, 'fsync', synced.append)
+
+    pull.replace_record(str(path), b'{"new": 1}')
+    assert path.read_bytes() == b'{"new": 1}'
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert synced == []
+    assert os.listdir(out_dir) == [path.name]
+
+    fresh = out_dir / '.other.wasm.wasm-oci.json'
+    pull.replace_record(str(fresh), b'{}')
+    assert fresh.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_record_that_cannot_be_replaced_leaves_no_temporary_file(out_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(source: str, target: str) -> None:
+        raise PermissionError(13, 'Permission denied', target)
+
+    monkeypatch.setattr(os, 'replace', refuse)
+    with pytest.raises(PermissionError):
+        pull.replace_record(str(out_dir / '.filter.wasm.wasm-oci.json'), b'{}')
+    assert os.listdir(out_dir) == []
 
 
 # -- check mode ----------------------------------------------------------------------
@@ -479,7 +566,8 @@ def test_dest_in_a_missing_directory_is_a_change_in_check_mode(layout_dir: pathl
     # In a play an earlier task creates the directory; check mode did not run it.
     _store(layout_dir, 'oci')
     changed, image = _pull(_source(layout_dir), tmp_path / 'missing' / 'filter.wasm', check_mode=True)
-    assert changed and image['runtime']['root_ids'] == ['add_header']
+    assert changed
+    assert image['runtime']['root_ids'] == ['add_header']
     assert not (tmp_path / 'missing').exists()
 
 

@@ -14,27 +14,18 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RuntimeConfigError
+from ansible_collections.wasm.oci.plugins.module_utils._image import platform as image_platform
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, BuiltImageSource, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
-from ansible_collections.wasm.oci.plugins.module_utils._image import platform as image_platform
 from ansible_collections.wasm.oci.plugins.module_utils._image.platform import choose_platform_child
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ModuleContent, ResolvedImage, classify, describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, parse_json_document, read_small_blob
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
-    LayoutSource, OciLayout, store_image,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe_tag
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ModuleContent, ResolvedImage, classify, describe, describe_tag, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
-from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import (
-    LayoutBuilder,
-    TarEntry,
-    gzip_bytes,
-    proxy_module,
-    tar_bytes,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, sha256_digest
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, parse_json_document, read_small_blob
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
+from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import LayoutBuilder, TarEntry, gzip_bytes, proxy_module, tar_bytes
 
 MODULE = proxy_module()
 ABI = 'proxy_abi_version_0_2_1'
@@ -133,6 +124,43 @@ def test_copy_module_writes_the_exact_bytes(variant: str, compat_media_type: str
     data, content = _copy(source)
     assert data == MODULE
     assert content == ModuleContent(digest=sha256_digest(MODULE), size=len(MODULE))
+
+
+@pytest.mark.parametrize(('variant', 'module_hashes'), [('oci', 1), ('compat', 2)])
+def test_a_module_that_is_a_whole_blob_is_hashed_once(monkeypatch: pytest.MonkeyPatch, variant: str, module_hashes: int) -> None:
+    # An oci module is its whole blob: the blob's digest, checked as it streams, is the module's, and a second hash
+    # would cost a quarter of a large pull. A compat module is a member of a tar layer: the layer and the module are hashed.
+    padding = random.Random(7).randbytes(100_000)  # incompressible, so the gzipped layer is as large as the module
+    module = MODULE + b'\x00' + _leb128(len(padding) + 4) + b'\x03pad' + padding
+    hashed: list[int] = []
+    real_sha256 = hashlib.sha256
+
+    class CountingHash:
+        def __init__(self, data: bytes = b'') -> None:
+            self._hash = real_sha256(data)
+
+        def update(self, data: bytes) -> None:
+            hashed.append(len(data))
+            self._hash.update(data)
+
+        def hexdigest(self) -> str:
+            return self._hash.hexdigest()
+
+    _image, source = _built_source(variant, module)
+    monkeypatch.setattr(hashlib, 'sha256', CountingHash)
+    data, content = _copy(source)
+    assert (data, content.digest) == (module, sha256_digest(module))
+    # Besides the module's passes: small documents, and for compat the tar and gzip framing.
+    assert module_hashes * len(module) <= sum(hashed) < module_hashes * len(module) + 8192
+
+
+def _leb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 @pytest.mark.parametrize('variant', ['oci', 'compat'])
@@ -314,7 +342,7 @@ def test_attestation_manifests_are_not_candidates() -> None:
 
 
 def test_index_entry_with_a_bad_digest_is_refused() -> None:
-    with pytest.raises(ImageFormatError, match="^An entry of Index of x has digest 'sha256:short'"):
+    with pytest.raises(ImageFormatError, match=r"^An entry of Index of x has digest 'sha256:short'"):
         choose_platform_child({'manifests': [{'digest': 'sha256:short'}]}, None, 'Index of x')
 
 
@@ -448,7 +476,7 @@ def test_two_different_runtime_configs_are_refused(builder: LayoutBuilder) -> No
     layers = [gzip_bytes(tar_bytes([('plugin.wasm', MODULE), ('runtime-config.json', RUNTIME.to_json())])),
               gzip_bytes(tar_bytes([('runtime-config.json', other.to_json())]))]
     source = _layout_source(builder, 'rc', _compat_image(builder, layers))
-    with pytest.raises(ImageFormatError, match='is ambiguous: it holds two different runtime-config.json files'):
+    with pytest.raises(ImageFormatError, match=r'is ambiguous: it holds two different runtime-config\.json files'):
         describe(source, _resolve(source))
 
 
@@ -459,7 +487,7 @@ def test_compat_description_verifies_the_layer_past_the_runtime_config(builder: 
     assert describe(source, _resolve(source)).wasm_digest == sha256_digest(MODULE)
     blob = pathlib.Path(builder.path, 'blobs', 'sha256', sha256_digest(layer).split(':')[1])
     blob.write_bytes(layer.replace(b'x' * 4096, b'y' * 4096))
-    with pytest.raises(ImageFormatError, match='has digest sha256:[0-9a-f]{64}, not the'):
+    with pytest.raises(ImageFormatError, match=r'has digest sha256:[0-9a-f]{64}, not the'):
         describe(source, _resolve(source))
 
 
@@ -479,7 +507,7 @@ def test_compat_image_without_plugin_wasm_is_refused(builder: LayoutBuilder) -> 
     expected = rf'^{source.reference} \(manifest sha256:[0-9a-f]+\) is not a Wasm image: it has tar layers, but none holds a plugin.wasm'
     with pytest.raises(ImageFormatError, match=expected):
         describe(source, _resolve(source))
-    with pytest.raises(ImageFormatError, match='but none holds a plugin.wasm'):
+    with pytest.raises(ImageFormatError, match=r'but none holds a plugin\.wasm'):
         _copy(source)
 
 
@@ -520,9 +548,9 @@ def test_tampered_compat_layer_is_detected(builder: LayoutBuilder) -> None:
     tampered = layer[:offset] + bytes([layer[offset] ^ 0xFF]) + layer[offset + 1:]
     blob = pathlib.Path(builder.path, 'blobs', 'sha256', sha256_digest(layer).split(':')[1])
     blob.write_bytes(tampered)
-    with pytest.raises(ImageFormatError, match='has digest sha256:[0-9a-f]{64}, not the'):
+    with pytest.raises(ImageFormatError, match=r'has digest sha256:[0-9a-f]{64}, not the'):
         _copy(source)
-    with pytest.raises(ImageFormatError, match='has digest sha256:[0-9a-f]{64}, not the'):
+    with pytest.raises(ImageFormatError, match=r'has digest sha256:[0-9a-f]{64}, not the'):
         describe(source, _resolve(source))
 
 
@@ -621,7 +649,7 @@ def test_manifest_blob_that_is_not_json_is_refused(builder: LayoutBuilder) -> No
 
 @pytest.mark.parametrize('size', [None, -1, '12', 1.5])
 def test_read_small_blob_requires_a_valid_size(size: t.Any) -> None:
-    with pytest.raises(ImageFormatError, match='^Descriptor of Config of x has no valid size'):
+    with pytest.raises(ImageFormatError, match=r'^Descriptor of Config of x has no valid size'):
         read_small_blob(t.cast(t.Any, None), {'digest': sha256_digest(b''), 'size': size}, 'Config of x')
 
 
@@ -686,6 +714,11 @@ MALFORMED_SHAPES: list[t.Any] = [
 def test_malformed_manifest_shapes_are_image_format_errors(builder: LayoutBuilder, make: t.Callable[[LayoutBuilder], dict[str, t.Any]]) -> None:
     source = _layout_source(builder, 'bad', make(builder))
     with pytest.raises(ImageFormatError):
-        resolved = _resolve(source)
-        describe(source, resolved)
-        describe(source, resolved, target=io.BytesIO())
+        _resolve_and_describe(source)
+
+
+def _resolve_and_describe(source: LayoutSource) -> None:
+    """Every step that reads a manifest: resolving it, describing it, and copying its module."""
+    resolved = _resolve(source)
+    describe(source, resolved)
+    describe(source, resolved, target=io.BytesIO())

@@ -11,8 +11,7 @@ import io
 import json
 import typing as t
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
@@ -76,10 +75,10 @@ def _paths(value: t.Any, prefix: tuple[t.Any, ...] = ()) -> t.Iterator[tuple[t.A
     yield prefix
     if isinstance(value, dict):
         for key, child in value.items():
-            yield from _paths(child, prefix + (key,))
+            yield from _paths(child, (*prefix, key))
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            yield from _paths(child, prefix + (index,))
+            yield from _paths(child, (*prefix, index))
 
 
 @st.composite

@@ -131,7 +131,7 @@ def test_index_of_only_attestations_offers_nothing(builder: LayoutBuilder) -> No
     index, _images = platform_index(builder, MODULE, ['amd64'], attestations=True)
     attestation = [child for child in _index_children(builder, index) if child.get('annotations')]
     source = LayoutSource(builder.tag('att', builder.index(attestation)), 'att')
-    with pytest.raises(ImageFormatError, match='it offers: none. Set platform'):
+    with pytest.raises(ImageFormatError, match=r'it offers: none\. Set platform'):
         resolve(source)
 
 
@@ -163,13 +163,13 @@ def test_ordinary_multi_platform_container_image_is_not_a_wasm_image(builder: La
     source = LayoutSource(builder.tag('busybox', builder.index(images, mt.DOCKER_MANIFEST_LIST)), 'busybox')
     resolved = resolve(source)
     assert resolved is not None
-    with pytest.raises(ImageFormatError, match='is not a Wasm image: it has tar layers, but none holds a plugin.wasm'):
+    with pytest.raises(ImageFormatError, match=r'is not a Wasm image: it has tar layers, but none holds a plugin\.wasm'):
         describe(source, resolved)
 
 
 def test_higress_image_with_two_different_modules_is_ambiguous(builder: LayoutBuilder) -> None:
     image = container_image(builder, [('plugin.wasm', MODULE), ('app/plugin.wasm', proxy_module(marker='other'))])
-    with pytest.raises(ImageFormatError, match='is ambiguous: it holds two different plugin.wasm files, plugin.wasm in layer sha256:'):
+    with pytest.raises(ImageFormatError, match=r'is ambiguous: it holds two different plugin\.wasm files, plugin\.wasm in layer sha256:'):
         _read(builder, image)
 
 

@@ -88,7 +88,7 @@ def test_to_json_writes_the_canonical_form_exactly() -> None:
         '{"abiVersions":["proxy_abi_version_0_2_1"],'
         '"config":{"alpha":{"a":"ü","b":2},"root_ids":["add_header","second"],"zeta":1},'
         '"type":"envoy_proxy"}'
-    ).encode('utf-8')
+    ).encode()
 
 
 def test_to_json_of_an_empty_config_still_has_abi_versions_and_root_ids() -> None:
@@ -188,18 +188,18 @@ def test_new_runtime_config_allows_no_root_ids_for_other_runtimes() -> None:
 
 
 def test_new_runtime_config_requires_a_runtime_type() -> None:
-    with pytest.raises(RuntimeConfigError, match='^runtime_type must not be empty; use envoy_proxy'):
+    with pytest.raises(RuntimeConfigError, match=r'^runtime_type must not be empty; use envoy_proxy'):
         new_runtime_config('', [], ['r'], None)
 
 
 def test_new_runtime_config_requires_root_ids_for_envoy_proxy() -> None:
-    with pytest.raises(RuntimeConfigError, match='^root_ids is empty, but an envoy_proxy filter needs at least one'):
+    with pytest.raises(RuntimeConfigError, match=r'^root_ids is empty, but an envoy_proxy filter needs at least one'):
         new_runtime_config('envoy_proxy', [ABI], [], None)
 
 
 @pytest.mark.parametrize('root_ids', [[''], ['good', '']])
 def test_new_runtime_config_rejects_empty_root_ids(root_ids: list[str]) -> None:
-    with pytest.raises(RuntimeConfigError, match='^root_ids must not contain empty strings'):
+    with pytest.raises(RuntimeConfigError, match=r'^root_ids must not contain empty strings'):
         new_runtime_config('envoy_proxy', [], root_ids, None)
 
 
@@ -225,5 +225,5 @@ def test_new_runtime_config_refuses_root_ids_inside_config(extra: dict[str, t.An
     ids=['object', 'set', 'bytes', 'tuple_key', 'nan', 'infinity'],
 )
 def test_new_runtime_config_rejects_config_that_is_not_json(extra: dict[t.Any, t.Any]) -> None:
-    with pytest.raises(RuntimeConfigError, match='^config cannot be written as JSON'):
+    with pytest.raises(RuntimeConfigError, match=r'^config cannot be written as JSON'):
         new_runtime_config('envoy_proxy', [], ['r'], extra)

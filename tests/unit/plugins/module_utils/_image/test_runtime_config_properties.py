@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RuntimeConfigError
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig, parse_runtime_config

@@ -58,19 +58,24 @@ def _layout(tmp_path: pathlib.Path) -> tuple[pathlib.Path, str]:
 def test_an_oci_name_opens_its_layout_and_tag(tmp_path: pathlib.Path) -> None:
     layout, digest = _layout(tmp_path)
     source = open_source(None, requested_image(_params(f'oci:{layout}:1.0')))  # type: ignore[arg-type]  # no registry, no module
-    assert isinstance(source, LayoutSource) and source.reference == f'oci:{layout}:1.0'
+    assert isinstance(source, LayoutSource)
+    assert source.reference == f'oci:{layout}:1.0'
     resolved = resolve(source, None)
-    assert resolved is not None and resolved.digest == digest
+    assert resolved is not None
+    assert resolved.digest == digest
 
 
 def test_an_oci_name_with_a_digest_opens_the_manifest_index_json_lists(tmp_path: pathlib.Path) -> None:
     layout, digest = _layout(tmp_path)
     source = open_source(None, requested_image(_params(f'oci:{layout}@{digest}')))  # type: ignore[arg-type]
-    assert isinstance(source, LayoutDigestSource) and source.reference == f'oci:{layout}@{digest}'
+    assert isinstance(source, LayoutDigestSource)
+    assert source.reference == f'oci:{layout}@{digest}'
     resolved = resolve(source, None)
-    assert resolved is not None and resolved.digest == digest
+    assert resolved is not None
+    assert resolved.digest == digest
     absent = open_source(None, requested_image(_params(f'oci:{layout}@{DIGEST}')))  # type: ignore[arg-type]
-    assert absent is not None and resolve(absent, None) is None
+    assert absent is not None
+    assert resolve(absent, None) is None
 
 
 def test_an_oci_name_of_a_missing_layout_says_so(tmp_path: pathlib.Path) -> None:

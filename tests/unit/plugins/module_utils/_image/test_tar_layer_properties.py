@@ -12,8 +12,7 @@ import io
 import tarfile
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError

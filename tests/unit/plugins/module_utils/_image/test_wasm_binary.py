@@ -49,7 +49,7 @@ def test_header_only_module_is_valid_and_has_no_exports() -> None:
 def test_proxy_wasm_module_reports_exports_abi_size_and_digest() -> None:
     module = build_module(PROXY_EXPORTS)
     info = inspect_wasm(module, FILE)
-    assert info.exports == PROXY_EXPORTS + ('memory',)
+    assert info.exports == (*PROXY_EXPORTS, 'memory')
     assert info.abi_versions == ('proxy_abi_version_0_2_1',)
     assert info.size == len(module)
     assert info.digest == 'sha256:' + hashlib.sha256(module).hexdigest()

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import typing as t
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import WasmModuleInfo, inspect_wasm
@@ -18,8 +17,11 @@ from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import WASM_HEADER, b
 MEMORY_LIMIT = 2 * 1024 * 1024
 
 
+LEB128_VALUES = st.integers(0, 2**35)
+
+
 @st.composite
-def leb128(draw: st.DrawFn, value: st.SearchStrategy[int] = st.integers(0, 2**35)) -> bytes:
+def leb128(draw: st.DrawFn, value: st.SearchStrategy[int] = LEB128_VALUES) -> bytes:
     """A LEB128 of value, sometimes padded past five bytes or cut short."""
     encoded = bytearray(uleb128(draw(value)))
     for _padding in range(draw(st.integers(0, 5)) if draw(st.booleans()) else 0):

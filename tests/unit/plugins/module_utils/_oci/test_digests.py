@@ -12,8 +12,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, file_sha256_digest, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, file_sha256_digest, sha256_digest, validate_digest
 
 EMPTY_SHA256 = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
 
@@ -46,7 +46,7 @@ def test_validate_digest_returns_a_good_digest() -> None:
     ],
 )
 def test_validate_digest_rejects_malformed_digests_naming_what_had_it(digest: t.Any) -> None:
-    with pytest.raises(ImageFormatError, match='^Layer 3 of the manifest has digest') as caught:
+    with pytest.raises(ImageFormatError, match=r'^Layer 3 of the manifest has digest') as caught:
         validate_digest(digest, 'Layer 3 of the manifest')
     assert repr(digest) in str(caught.value)
 
@@ -63,7 +63,7 @@ def test_canonical_json_is_independent_of_insertion_order() -> None:
 
 def test_canonical_json_writes_unicode_as_utf8_not_escapes() -> None:
     encoded = canonical_json({'name': 'grüße ✓ 😀'})
-    assert encoded == '{"name":"grüße ✓ 😀"}'.encode('utf-8')
+    assert encoded == '{"name":"grüße ✓ 😀"}'.encode()
     assert json.loads(encoded.decode('utf-8')) == {'name': 'grüße ✓ 😀'}
 
 
@@ -113,7 +113,7 @@ def test_digesting_reader_rejects_content_with_another_digest() -> None:
 
 def test_digesting_reader_fails_as_soon_as_the_stream_is_longer_than_declared() -> None:
     reader = _reader(b'0123456789', size=4)
-    with pytest.raises(ImageFormatError, match='^Layer sha256:x of example is larger than the 4 bytes its descriptor declares'):
+    with pytest.raises(ImageFormatError, match=r'^Layer sha256:x of example is larger than the 4 bytes its descriptor declares'):
         reader.read()
 
 
@@ -125,7 +125,7 @@ def test_digesting_reader_allows_reading_exactly_the_declared_size() -> None:
 
 def test_digesting_reader_rejects_a_stream_shorter_than_declared() -> None:
     reader = _reader(b'0123', size=10)
-    with pytest.raises(ImageFormatError, match='^Layer sha256:x of example has 4 bytes but its descriptor declares 10$'):
+    with pytest.raises(ImageFormatError, match=r'^Layer sha256:x of example has 4 bytes but its descriptor declares 10$'):
         reader.verify()
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import typing as t
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
@@ -80,7 +79,9 @@ def test_an_accepted_descriptor_has_the_types_the_reader_relies_on(descriptor: t
     result = outcome(check_descriptor, descriptor, WHAT)
     if isinstance(result, ImageFormatError):
         return
-    assert isinstance(result['digest'], str) and isinstance(result['size'], int) and result['size'] >= 0
+    assert isinstance(result['digest'], str)
+    assert isinstance(result['size'], int)
+    assert result['size'] >= 0
     for field in ('mediaType', 'artifactType'):
         assert isinstance(result.get(field), (str, type(None)))
     assert isinstance(result.get('platform'), (dict, type(None)))

@@ -201,7 +201,7 @@ def test_indexes_nested_deeper_than_any_image_are_refused(tmp_path: pathlib.Path
         ImageCopier(LayoutSource(OciLayout(str(tmp_path / 'src')), 'deep'), RecordingSink()).copy(top, 'deep')
 
 
-@pytest.mark.parametrize('document, descriptor, expected', [
+@pytest.mark.parametrize(('document', 'descriptor', 'expected'), [
     ({'mediaType': mt.DOCKER_MANIFEST}, {'mediaType': mt.OCI_MANIFEST}, mt.DOCKER_MANIFEST),
     ({}, {'mediaType': mt.DOCKER_MANIFEST_LIST}, mt.DOCKER_MANIFEST_LIST),
     ({'config': {}, 'layers': []}, {}, mt.OCI_MANIFEST),
@@ -232,7 +232,8 @@ def test_a_verified_blob_checks_the_digest_on_the_read_that_reaches_its_size() -
 
 def test_a_verified_blob_is_a_sized_truthy_request_body() -> None:
     stream = VerifiedBlob(_Source(b''), {'digest': sha256_digest(b''), 'size': 0}, 'Blob')  # type: ignore[arg-type]
-    assert len(stream) == 0 and stream
+    assert len(stream) == 0
+    assert stream
     assert stream.read() == b''
     data = canonical_json({'a': 1})
     with VerifiedBlob(_Source(data), {'digest': sha256_digest(data), 'size': len(data)}, 'Blob') as whole:  # type: ignore[arg-type]

@@ -11,16 +11,21 @@ import pathlib
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, LayoutError
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, build_image
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
-    LayoutSource, OciLayout, existing_layout, layout_exists, layout_reference, open_or_create_layout, store_image,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe_tag
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, describe_tag, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha256_digest
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
+    LayoutSource,
+    OciLayout,
+    existing_layout,
+    layout_exists,
+    layout_reference,
+    open_or_create_layout,
+    store_image,
+)
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import proxy_module
 
 MODULE = proxy_module()
@@ -137,9 +142,8 @@ def test_write_blob_is_idempotent(tmp_path: pathlib.Path) -> None:
 
 
 def test_blob_path_refuses_a_malformed_digest(tmp_path: pathlib.Path) -> None:
-    with open_or_create_layout(str(tmp_path)) as layout:
-        with pytest.raises(ImageFormatError, match="^Blob has digest 'sha256:../../etc/passwd'"):
-            layout.blob_path('sha256:../../etc/passwd')
+    with open_or_create_layout(str(tmp_path)) as layout, pytest.raises(ImageFormatError, match=r"^Blob has digest 'sha256:\.\./\.\./etc/passwd'"):
+        layout.blob_path('sha256:../../etc/passwd')
 
 
 def test_open_blob_streams_and_verifies(tmp_path: pathlib.Path) -> None:
@@ -157,9 +161,9 @@ def test_corrupt_blob_is_detected_on_read(tmp_path: pathlib.Path) -> None:
     data = bytearray(blob.read_bytes())
     data[10] ^= 0x01
     blob.write_bytes(bytes(data))
-    with pytest.raises(ImageFormatError, match=f'has digest sha256:[0-9a-f]{{64}}, not the {image.digest} it was stored under') as caught:
-        with layout.open_blob(image.descriptor, 'Manifest') as reader:
-            reader.verify()
+    expected = f'has digest sha256:[0-9a-f]{{64}}, not the {image.digest} it was stored under'
+    with pytest.raises(ImageFormatError, match=expected) as caught, layout.open_blob(image.descriptor, 'Manifest') as reader:
+        reader.verify()
     assert str(tmp_path) in str(caught.value)
 
 
@@ -179,7 +183,7 @@ def test_corrupt_module_layer_is_detected_when_the_module_is_copied(tmp_path: pa
     source = LayoutSource(layout, 'v1')
     resolved = resolve(source)
     assert resolved is not None
-    with pytest.raises(ImageFormatError, match='has digest sha256:[0-9a-f]{64}, not the'):
+    with pytest.raises(ImageFormatError, match=r'has digest sha256:[0-9a-f]{64}, not the'):
         describe(source, resolved, target=io.BytesIO())
 
 
@@ -188,18 +192,17 @@ def test_truncated_blob_is_detected(tmp_path: pathlib.Path) -> None:
     layout = _store(tmp_path, 'v1', image)
     blob = tmp_path / 'blobs' / 'sha256' / image.digest.split(':')[1]
     blob.write_bytes(image.manifest[:-5])
-    with pytest.raises(ImageFormatError, match=f'has {len(image.manifest) - 5} bytes but its descriptor declares {len(image.manifest)}'):
-        with layout.open_blob(image.descriptor, 'Manifest') as reader:
-            reader.verify()
+    expected = f'has {len(image.manifest) - 5} bytes but its descriptor declares {len(image.manifest)}'
+    with pytest.raises(ImageFormatError, match=expected), layout.open_blob(image.descriptor, 'Manifest') as reader:
+        reader.verify()
 
 
 def test_missing_blob_is_reported_with_the_layout_path(tmp_path: pathlib.Path) -> None:
     image = _image()
     layout = _store(tmp_path, 'v1', image)
     os.unlink(tmp_path / 'blobs' / 'sha256' / image.digest.split(':')[1])
-    with pytest.raises(LayoutError, match=f'^Manifest {image.digest} is missing from OCI layout {tmp_path}'):
-        with layout.open_blob(image.descriptor, 'Manifest'):
-            pass
+    with pytest.raises(LayoutError, match=f'^Manifest {image.digest} is missing from OCI layout {tmp_path}'), layout.open_blob(image.descriptor, 'Manifest'):
+        pass
 
 
 def test_existing_layout_of_a_missing_directory_is_none(tmp_path: pathlib.Path) -> None:
@@ -234,9 +237,8 @@ def test_existing_layout_refuses_a_regular_file(tmp_path: pathlib.Path) -> None:
 
 def test_open_or_create_layout_refuses_a_directory_with_other_content_and_leaves_it_alone(tmp_path: pathlib.Path) -> None:
     (tmp_path / 'notes.txt').write_text('hello')
-    with pytest.raises(LayoutError, match='neither an OCI image layout nor empty'):
-        with open_or_create_layout(str(tmp_path)):
-            pass
+    with pytest.raises(LayoutError, match='neither an OCI image layout nor empty'), open_or_create_layout(str(tmp_path)):
+        pass
     assert _files(tmp_path) == {'notes.txt'}
 
 
@@ -292,21 +294,25 @@ class _Boom(Exception):
     pass
 
 
+def _store_then_fail(path: pathlib.Path, *, tag: bool = False) -> None:
+    """Store a blob (and tag it) inside open_or_create_layout, then fail before it returns."""
+    with open_or_create_layout(str(path)) as layout:
+        layout.write_blob(sha256_digest(b'x'), b'x')
+        if tag:
+            layout.set_tag('v1', {'mediaType': mt.OCI_MANIFEST, 'digest': sha256_digest(b'x'), 'size': 1})
+        raise _Boom
+
+
 def test_failure_inside_open_or_create_layout_removes_a_new_directory(tmp_path: pathlib.Path) -> None:
     path = tmp_path / 'new' / 'layout'
     with pytest.raises(_Boom):
-        with open_or_create_layout(str(path)) as layout:
-            layout.write_blob(sha256_digest(b'x'), b'x')
-            raise _Boom()
+        _store_then_fail(path)
     assert not path.exists()
 
 
 def test_failure_inside_open_or_create_layout_empties_a_previously_empty_directory(tmp_path: pathlib.Path) -> None:
     with pytest.raises(_Boom):
-        with open_or_create_layout(str(tmp_path)) as layout:
-            layout.write_blob(sha256_digest(b'x'), b'x')
-            layout.set_tag('v1', {'mediaType': mt.OCI_MANIFEST, 'digest': sha256_digest(b'x'), 'size': 1})
-            raise _Boom()
+        _store_then_fail(tmp_path, tag=True)
     assert tmp_path.is_dir()
     assert _files(tmp_path) == set()
 
@@ -315,9 +321,8 @@ def test_failure_inside_open_or_create_layout_keeps_an_existing_layout(tmp_path:
     image = _image()
     _store(tmp_path, 'v1', image)
     before = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path) if (tmp_path / name).is_file()}
-    with pytest.raises(_Boom):
-        with open_or_create_layout(str(tmp_path)):
-            raise _Boom()
+    with pytest.raises(_Boom), open_or_create_layout(str(tmp_path)):
+        raise _Boom
     after = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path) if (tmp_path / name).is_file()}
     assert after == before
 

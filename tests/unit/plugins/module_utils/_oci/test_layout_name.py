@@ -38,8 +38,8 @@ def test_registry_references_are_no_layout_names(name: str) -> None:
 
 
 @pytest.mark.parametrize(('name', 'message'), [
-    ('oci:/srv/layout', "^Image 'oci:/srv/layout' names no tag of a local OCI layout; write oci:<layout path>:<tag> or "
-                        'oci:<layout path>@sha256:<manifest digest>, as skopeo does$'),
+    ('oci:/srv/layout', ("^Image 'oci:/srv/layout' names no tag of a local OCI layout; write oci:<layout path>:<tag> or "
+                         'oci:<layout path>@sha256:<manifest digest>, as skopeo does$')),
     ('oci:', 'names no tag of a local OCI layout'),
     ('oci::1.0', "^Image 'oci::1.0' names no layout directory; write oci:<layout path>:<tag>"),
     (f'oci:@{DIGEST}', 'names no layout directory'),
@@ -60,5 +60,6 @@ def test_odd_text_after_the_transport_parses_back_to_itself_or_is_refused_clearl
         parsed = parse_layout_name('oci:' + rest)
     except WasmOciError:
         return
-    assert parsed.path and (parsed.tag is None) != (parsed.digest is None)
+    assert parsed.path
+    assert (parsed.tag is None) != (parsed.digest is None)
     assert str(parsed) == 'oci:' + rest

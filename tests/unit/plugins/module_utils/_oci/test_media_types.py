@@ -20,12 +20,12 @@ def test_cncf_artifact_types() -> None:
 
 
 def test_groups_hold_every_manifest_index_and_tar_layer_type() -> None:
-    assert mt.IMAGE_MANIFESTS == {mt.OCI_MANIFEST, mt.DOCKER_MANIFEST}
-    assert mt.INDEXES == {mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST}
-    assert mt.TAR_LAYERS == {
+    assert {mt.OCI_MANIFEST, mt.DOCKER_MANIFEST} == mt.IMAGE_MANIFESTS
+    assert {mt.OCI_INDEX, mt.DOCKER_MANIFEST_LIST} == mt.INDEXES
+    assert {
         'application/vnd.oci.image.layer.v1.tar',
         'application/vnd.oci.image.layer.v1.tar+gzip',
         'application/vnd.oci.image.layer.v1.tar+zstd',
         'application/vnd.docker.image.rootfs.diff.tar.gzip',
-    }
+    } == mt.TAR_LAYERS
     assert not mt.IMAGE_MANIFESTS & mt.INDEXES

@@ -11,9 +11,7 @@ import typing as t
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, LayoutError
-from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import (
-    JSON_DEPTH_LIMIT, check_descriptor, descriptor_list, load_json, parse_json_document,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import JSON_DEPTH_LIMIT, check_descriptor, descriptor_list, load_json, parse_json_document
 from ansible_collections.wasm.oci.tests.unit.property_support import deeply_nested
 
 DIGEST = 'sha256:' + 'a' * 64
@@ -40,21 +38,21 @@ def test_nesting_up_to_the_limit_is_read_and_brackets_in_strings_do_not_count() 
 
 
 def test_load_json_raises_the_error_class_it_is_given() -> None:
-    with pytest.raises(LayoutError, match='^index.json is not valid JSON'):
+    with pytest.raises(LayoutError, match=r'^index\.json is not valid JSON'):
         load_json(b'{"manifests": [', 'index.json', LayoutError)
-    with pytest.raises(LayoutError, match='^index.json is not valid JSON'):
+    with pytest.raises(LayoutError, match=r'^index\.json is not valid JSON'):
         load_json(b'\xff\xfe', 'index.json', LayoutError)
 
 
 @pytest.mark.parametrize('field', ['mediaType', 'artifactType'])
 @pytest.mark.parametrize('value', [['application/vnd.oci.image.index.v1+json'], {'a': 1}, 7, True])
 def test_a_document_whose_own_media_type_is_not_a_string_is_refused(field: str, value: t.Any) -> None:
-    data = ('{"schemaVersion": 2, "%s": %s, "manifests": []}' % (field, json.dumps(value))).encode()
+    data = f'{{"schemaVersion": 2, "{field}": {json.dumps(value)}, "manifests": []}}'.encode()
     with pytest.raises(ImageFormatError, match=f'^{WHAT} has a {field} that is not a string: an? '):
         parse_json_document(data, WHAT)
 
 
-@pytest.mark.parametrize('extra, message', [
+@pytest.mark.parametrize(('extra', 'message'), [
     ({'mediaType': ['a', 'b']}, 'has a mediaType that is not a string: an array'),
     ({'artifactType': {'x': 1}}, 'has a artifactType that is not a string: an object'),
     ({'platform': ['linux']}, 'has a platform that is not an object: an array'),

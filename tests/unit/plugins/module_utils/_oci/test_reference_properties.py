@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, parse_reference, validate_tag
@@ -37,4 +36,4 @@ def test_any_text_is_a_reference_that_reparses_to_itself_or_an_invalid_reference
 @given(st.text(max_size=200) | st.builds(lambda head, tail: head + tail, st.sampled_from('aZ9_.-'), st.text('aZ9_.-', max_size=130)))
 def test_any_text_is_a_valid_tag_or_an_invalid_reference_error(text: str) -> None:
     result = outcome(validate_tag, text)
-    assert result == text and len(text) <= 128 or isinstance(result, InvalidReferenceError)
+    assert (result == text and len(text) <= 128) or isinstance(result, InvalidReferenceError)

@@ -62,7 +62,8 @@ class FakeSession:
         self.sent: list[tuple[str, str, dict[str, str]]] = []
 
     def request(self, method: str, url: str, *, headers: dict[str, str], stream: bool, allow_redirects: bool, **kwargs: t.Any) -> FakeResponse:
-        assert stream and not allow_redirects
+        assert stream
+        assert not allow_redirects
         self.sent.append((method, url, dict(headers)))
         return self.answer(method, url, headers)
 

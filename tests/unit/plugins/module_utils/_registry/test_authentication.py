@@ -69,7 +69,7 @@ def test_a_foreign_401_is_not_answered_with_credentials() -> None:
     assert [headers.get('Authorization') for _method, url, headers in session.sent if 'cdn' in url] == [None]
 
 
-@pytest.mark.parametrize('realm, phrase', [
+@pytest.mark.parametrize(('realm', 'phrase'), [
     ('https://metadata.google.internal/computeMetadata/v1/token', 'metadata.google.internal is a cloud metadata service'),
     ('https://169.254.169.254/token', '169.254.169.254 is a cloud metadata address'),
     ('https://[fe80::1]/token', 'fe80::1 is a link-local address'),
@@ -87,12 +87,12 @@ def test_realms_that_may_not_be_asked_are_refused_before_any_request(realm: str,
 
 def test_a_realm_resolving_to_a_link_local_address_is_refused() -> None:
     client, session, _sleeps = make_client(bearer_challenge('https://auth.example.com/token'), addresses=('fe80::1%2',))
-    with pytest.raises(RegistryError, match='auth.example.com resolves to fe80::1%2, which is a link-local address'):
+    with pytest.raises(RegistryError, match=r'auth\.example\.com resolves to fe80::1%2, which is a link-local address'):
         look_up(client)
     assert len(session.sent) == 1
 
 
-@pytest.mark.parametrize('realm, authorization', [
+@pytest.mark.parametrize(('realm', 'authorization'), [
     ('https://registry.example.com/token', BASIC),
     ('https://registry.example.com:5001/auth', BASIC),
     ('https://auth.example.com/token', BASIC),

@@ -36,7 +36,7 @@ def test_an_upload_location_on_another_origin_gets_no_credentials() -> None:
 
 def test_a_blob_announcing_another_length_is_refused_unread() -> None:
     body = b'x' * 100_000
-    client, session, _sleeps = make_client(basic_registry(
+    client, _session, _sleeps = make_client(basic_registry(
         lambda method, url, headers: FakeResponse(url, 200, {'Content-Length': str(len(body))}, body)))
     with pytest.raises(RegistryError, match=f'announces 100000 bytes for blob {DIGEST}, whose descriptor declares 4'):
         client.open_blob(DIGEST, 4, 'Downloading')
@@ -87,4 +87,5 @@ def test_a_refused_upload_location_fails_the_push_at_once() -> None:
     with pytest.raises(RegistryError, match='plain HTTP while the registry uses HTTPS') as caught:
         client.upload_blob(DIGEST, 4, lambda: io.BytesIO(b'blob'))
     assert 'state' not in str(caught.value)
-    assert sleeps == [] and [method for method, _url, _headers in session.sent] == ['POST', 'POST']
+    assert sleeps == []
+    assert [method for method, _url, _headers in session.sent] == ['POST', 'POST']

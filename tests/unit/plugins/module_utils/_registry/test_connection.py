@@ -16,13 +16,8 @@ import pytest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient, RegistryOptions
+from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import DEFAULT_TIMEOUT, REGISTRY_REQUIRED_TOGETHER, connect, registry_argument_spec
 from ansible_collections.wasm.oci.plugins.module_utils._registry.credentials import Credentials
-from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import (
-    DEFAULT_TIMEOUT,
-    REGISTRY_REQUIRED_TOGETHER,
-    connect,
-    registry_argument_spec,
-)
 
 REFERENCE = 'registry.example.com/filters/add-header:1.0'
 
@@ -256,5 +251,5 @@ def test_connect_makes_no_request(docker_config: pathlib.Path, monkeypatch: pyte
 
 
 def test_missing_certificate_files_are_named(docker_config: pathlib.Path) -> None:
-    with pytest.raises(RegistryError, match='^ca_path /nonexistent/ca.pem does not exist'):
+    with pytest.raises(RegistryError, match=r'^ca_path /nonexistent/ca\.pem does not exist'):
         _connect(ca_path='/nonexistent/ca.pem')

@@ -13,11 +13,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import DOCKER_HUB
-from ansible_collections.wasm.oci.plugins.module_utils._registry.credentials import (
-    Credentials,
-    docker_config_path,
-    lookup_credentials,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._registry.credentials import Credentials, docker_config_path, lookup_credentials
 
 REGISTRY = 'registry.example.com'
 HUB_SERVER = 'https://index.docker.io/v1/'
@@ -302,7 +298,7 @@ def test_helper_that_cannot_run_names_the_helper(tmp_path: pathlib.Path) -> None
 )
 def test_helper_answering_nonsense_names_the_helper(tmp_path: pathlib.Path, stdout: str) -> None:
     path = _write_config(tmp_path, {'credHelpers': {REGISTRY: 'weird'}})
-    with pytest.raises(RegistryError, match='docker-credential-weird answered .* not a JSON object with Username and Secret'):
+    with pytest.raises(RegistryError, match=r'docker-credential-weird answered .* not a JSON object with Username and Secret'):
         lookup_credentials(REGISTRY, FakeRunner(stdout=stdout), path)
 
 

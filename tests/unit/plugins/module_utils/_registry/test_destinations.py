@@ -69,7 +69,7 @@ def test_a_name_resolving_to_a_metadata_address_is_refused() -> None:
     assert refused_host('unresolvable.example.com', 443, resolver()) is None
 
 
-@pytest.mark.parametrize('url, origin', [
+@pytest.mark.parametrize(('url', 'origin'), [
     ('https://Registry.Example.com/v2/', Origin('https', 'registry.example.com', 443)),
     ('http://registry.example.com:5000/x?y', Origin('http', 'registry.example.com', 5000)),
     ('https://[::1]:8443/token', Origin('https', '::1', 8443)),
@@ -114,19 +114,19 @@ def test_an_http_registry_may_send_the_client_anywhere_but_to_metadata() -> None
     assert destinations.carries_credentials('http://127.0.0.1:5000/v2/')
     assert not destinations.carries_credentials('http://127.0.0.2:5000/upload')
     assert not destinations.carries_credentials('https://127.0.0.2:5000/upload')
-    with pytest.raises(RefusedDestination, match='169.254.169.254 is a cloud metadata address'):
+    with pytest.raises(RefusedDestination, match=r'169\.254\.169\.254 is a cloud metadata address'):
         destinations.check('http://169.254.169.254/latest/meta-data/')
 
 
 def test_foreign_hosts_are_checked_against_their_resolved_addresses() -> None:
     destinations = Destinations(HTTPS_REGISTRY, resolver('fe80::1'))
-    with pytest.raises(RefusedDestination, match='cdn.example.com resolves to fe80::1, which is a link-local address'):
+    with pytest.raises(RefusedDestination, match=r'cdn\.example\.com resolves to fe80::1, which is a link-local address'):
         destinations.check('https://cdn.example.com/blob')
     # The registry's own host is the user's choice, not the registry's: it is not second-guessed.
     assert destinations.carries_credentials('https://registry.example.com/v2/')
 
 
-@pytest.mark.parametrize('registry, host, sibling', [
+@pytest.mark.parametrize(('registry', 'host', 'sibling'), [
     ('registry-1.docker.io', 'auth.docker.io', True),
     ('registry.gitlab.com', 'gitlab.com', True),
     ('registry.example.co.uk', 'auth.example.co.uk', True),

@@ -7,20 +7,14 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
-from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import (
-    MESSAGE_LIMIT,
-    check_token,
-    error_code,
-    exception_text,
-    printable,
-    redact,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import MESSAGE_LIMIT, check_token, error_code, exception_text, printable, redact
 
 
 def test_printable_keeps_one_bounded_line() -> None:
     assert printable('a\r\nb\x00c\u00e9d') == 'a b c d'
     long = printable('x' * 10_000)
-    assert len(long) == MESSAGE_LIMIT and long.endswith('...')
+    assert len(long) == MESSAGE_LIMIT
+    assert long.endswith('...')
 
 
 def test_exception_texts_lose_queries_user_info_and_secrets() -> None:
@@ -28,8 +22,12 @@ def test_exception_texts_lose_queries_user_info_and_secrets() -> None:
                           "/blob/sha256:ab?X-Amz-Signature=s3cr3t&X-Amz-Credential=AKIA (Caused by NewConnectionError("
                           "'https://user:hunter2@cdn.example.com/ refused'))\r\ninjected")
     text = exception_text(exc, ['tok-123'])
-    assert 's3cr3t' not in text and 'AKIA' not in text and 'hunter2' not in text and '\n' not in text
-    assert '/blob/sha256:ab?<redacted>' in text and 'https://cdn.example.com/' in text
+    assert 's3cr3t' not in text
+    assert 'AKIA' not in text
+    assert 'hunter2' not in text
+    assert '\n' not in text
+    assert '/blob/sha256:ab?<redacted>' in text
+    assert 'https://cdn.example.com/' in text
     assert exception_text(OSError('the token tok-123 was refused'), ['tok-123']) == 'the token <redacted> was refused'
     assert exception_text(OSError()) == 'OSError'
 
@@ -38,7 +36,7 @@ def test_redact_skips_empty_secrets() -> None:
     assert redact('abc', ['', 'b']) == 'a<redacted>c'
 
 
-@pytest.mark.parametrize('value, code', [
+@pytest.mark.parametrize(('value', 'code'), [
     ('MANIFEST_UNKNOWN', 'MANIFEST_UNKNOWN'), ('DENIED', 'DENIED'), ('invalid_grant', None), ('DENIED\r\nX: y', None),
     ('A' * 65, None), (['DENIED'], None), (None, None),
 ])

@@ -66,7 +66,7 @@ def test_redirects_are_bounded() -> None:
 def test_a_redirect_to_a_metadata_address_is_refused() -> None:
     send, session = download(lambda method, url, headers: FakeResponse(url, 307, {'Location': 'https://cdn.example.com/b'}),
                              addresses=('169.254.169.254',))
-    with pytest.raises(RegistryError, match='cdn.example.com resolves to 169.254.169.254, which is a cloud metadata address'):
+    with pytest.raises(RegistryError, match=r'cdn\.example\.com resolves to 169\.254\.169\.254, which is a cloud metadata address'):
         send()
     assert not any('cdn.example.com' in url for _method, url, _headers in session.sent)
 
@@ -81,10 +81,11 @@ def test_a_storm_with_a_huge_retry_after_waits_no_longer_than_the_timeout() -> N
 def test_a_step_sent_without_retry_is_sent_once() -> None:
     client, session, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 503))
     assert client.sender.send('PATCH', BLOB_URL, {}, None, 'Uploading', retry=False).status == 503
-    assert len(session.sent) == 1 and sleeps == []
+    assert len(session.sent) == 1
+    assert sleeps == []
 
 
-@pytest.mark.parametrize('error, tries', [
+@pytest.mark.parametrize(('error', 'tries'), [
     (RegistryError('HTTP 503', status=503), 4),
     (RegistryError('connection reset'), 4),
     (RegistryError('HTTP 400', status=400), 1),
@@ -101,4 +102,5 @@ def test_a_repeated_action_is_tried_again_only_after_a_passing_fault(error: Regi
     with pytest.raises(RegistryError) as caught:
         client.sender.repeat(fail)
     assert caught.value is error
-    assert len(calls) == tries and len(sleeps) == tries - 1
+    assert len(calls) == tries
+    assert len(sleeps) == tries - 1

@@ -33,7 +33,8 @@ def test_a_blob_in_the_source_repository_is_mounted() -> None:
     client, session, _sleeps = make_client(_mounting(201))
     assert RegistrySink(client, ['staging/x']).mount_blob(DESCRIPTOR)
     method, url, _headers = session.sent[-1]
-    assert method == 'POST' and 'from=staging%2Fx' in url
+    assert method == 'POST'
+    assert 'from=staging%2Fx' in url
 
 
 def test_a_declined_mount_starts_no_upload_that_stays_open() -> None:
@@ -71,10 +72,11 @@ def test_a_retried_upload_session_opens_the_blob_again() -> None:
     client, _session, _sleeps = make_client(basic_registry(answer))
     source = _MemorySource()
     RegistrySink(client).write_blob(DESCRIPTOR, lambda: VerifiedBlob(source, DESCRIPTOR, 'Blob'))  # type: ignore[arg-type]
-    assert source.opened == 2 and len(puts) == 2
+    assert source.opened == 2
+    assert len(puts) == 2
 
 
-@pytest.mark.parametrize('tag, version', [('1.0', '1.0'), (None, DESCRIPTOR['digest'])])
+@pytest.mark.parametrize(('tag', 'version'), [('1.0', '1.0'), (None, DESCRIPTOR['digest'])])
 def test_a_manifest_is_put_under_its_tag_or_its_digest(tag: str | None, version: str) -> None:
     client, session, _sleeps = make_client(basic_registry(lambda method, url, headers: FakeResponse(url, 201)))
     RegistrySink(client).put_manifest(dict(DESCRIPTOR, mediaType='application/vnd.oci.image.manifest.v1+json'), b'{}', tag)

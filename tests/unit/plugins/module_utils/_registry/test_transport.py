@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import socket
 import threading
@@ -16,14 +17,7 @@ import pytest
 from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry import transport
-from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import (
-    SMALL_BODY_LIMIT,
-    Body,
-    Deadline,
-    Reply,
-    deadline_seconds,
-    new_session,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import SMALL_BODY_LIMIT, Body, Deadline, Reply, deadline_seconds, new_session
 
 
 class FakeRaw:
@@ -102,7 +96,7 @@ def test_the_session_hands_each_request_socket_to_its_deadline() -> None:
             connection.request('GET', '/v2/')
             assert theirs.recv(100).startswith(b'GET /v2/ HTTP/1.1')
             started = time.monotonic()
-            with pytest.raises(Exception):
+            with pytest.raises(http.client.RemoteDisconnected):
                 # The peer never answers: reading the status line waits until the deadline shuts the socket down.
                 connection.getresponse()
             assert time.monotonic() - started < 5
@@ -123,7 +117,7 @@ def test_a_body_is_read_at_most_to_its_limit() -> None:
 def test_a_body_without_a_limit_must_be_read_in_pieces() -> None:
     body = Body(FakeRaw(b'abc'), finished_deadline(), 'Reading')
     assert body.read(2) == b'ab'
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='a body without a limit is read a bounded amount at a time'):
         body.read()
 
 
@@ -164,7 +158,7 @@ def test_a_small_body_keeps_only_the_limit_and_closing_finishes_the_deadline() -
     assert not deadline._timer.is_alive() or deadline._timer.finished.is_set()
 
 
-@pytest.mark.parametrize('body, document', [
+@pytest.mark.parametrize(('body', 'document'), [
     (b'{"errors": [{"code": "DENIED"}]}', {'errors': [{'code': 'DENIED'}]}),
     (b'[' * 60_000, None),
     (b'\xff\xfe', None),

@@ -15,7 +15,13 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha25
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, open_or_create_layout
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import (
-    StoredSignatures, Trust, stored_signatures, trust_from, verification_argument_spec, verified_signatures, verify_image,
+    StoredSignatures,
+    Trust,
+    stored_signatures,
+    trust_from,
+    verification_argument_spec,
+    verified_signatures,
+    verify_image,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import load_private_key, load_public_key
 from ansible_collections.wasm.oci.plugins.module_utils._signing.signature_image import signature_image, signature_layer
@@ -63,9 +69,9 @@ def test_without_keys_nothing_is_verified(keys: list[str] | None) -> None:
 
 @pytest.mark.parametrize('reference', [parse_reference(f'{REPOSITORY}:1'), None])
 def test_verify_identity_without_keys_is_refused(reference: object) -> None:
-    with pytest.raises(SigningKeyError, match='^verify_identity needs verify_keys: give the public keys'):
+    with pytest.raises(SigningKeyError, match=r'^verify_identity needs verify_keys: give the public keys'):
         trust_from(None, True, reference)  # type: ignore[arg-type]
-    with pytest.raises(SigningKeyError, match='^verify_identity needs envoy_filter_verify_keys'):
+    with pytest.raises(SigningKeyError, match=r'^verify_identity needs envoy_filter_verify_keys'):
         trust_from([], True, reference, option='envoy_filter_verify_keys')  # type: ignore[arg-type]
 
 
@@ -78,17 +84,20 @@ def test_keys_are_loaded_in_order_from_paths_and_text(tmp_path: pathlib.Path) ->
     path = tmp_path / 'signer.pub'
     path.write_text(SIGNER_PUB, encoding='ascii')
     trust = trust_from([str(path), STRANGER_PUB], False, parse_reference(f'{REPOSITORY}:1'))
-    assert trust is not None and trust.identity is None
+    assert trust is not None
+    assert trust.identity is None
     assert [key.key_id for key in trust.keys] == [SIGNING_KEY.key_id, load_public_key(STRANGER_PUB, 'x').key_id]
 
 
 def test_identity_is_the_reference_only_when_asked() -> None:
     reference = parse_reference(f'{REPOSITORY}:1')
     checked, unchecked = trust_from([SIGNER_PUB], True, reference), trust_from([SIGNER_PUB], False, reference)
-    assert unchecked is not None and unchecked.identity is None
+    assert unchecked is not None
+    assert unchecked.identity is None
     assert checked == Trust(unchecked.keys, reference)
     layout_trust = trust_from([SIGNER_PUB], False, None)
-    assert layout_trust is not None and layout_trust.identity is None
+    assert layout_trust is not None
+    assert layout_trust.identity is None
 
 
 def test_a_bad_key_is_named_by_its_option_and_position() -> None:
@@ -214,4 +223,6 @@ def test_one_good_signature_among_refused_ones_is_enough(tmp_path: pathlib.Path)
     hostile = dict(good, mediaType='application/json', digest=sha256_digest(b'never stored'))
     source = _layout(tmp_path / 'layout', [wrong_digest, hostile, good], (wrong_payload, good_payload))
     verdict = verify_image(source, DIGEST, trust_from([SIGNER_PUB], False, None))  # type: ignore[arg-type]
-    assert len(verdict.accepted) == 1 and verdict.found == 3 and len(verdict.refusals) == 2
+    assert len(verdict.accepted) == 1
+    assert verdict.found == 3
+    assert len(verdict.refusals) == 2

@@ -67,7 +67,8 @@ class MemoryDistribution:
             if method == 'POST':
                 return FakeResponse(url, 202, {'Location': f'{REGISTRY}{REPOSITORY_PATH}blobs/uploads/session'})
             digest = urllib.parse.parse_qs(parts.query)['digest'][0]
-            assert method == 'PUT' and _digest(body) == digest
+            assert method == 'PUT'
+            assert _digest(body) == digest
             self.blobs[digest] = body
             self.uploaded.append(digest)
             return FakeResponse(url, 201)
@@ -136,15 +137,18 @@ def test_a_tag_is_resolved_and_its_digest_signed(registry: MemoryDistribution) -
     assert (claim.docker_reference, claim.manifest_digest, claim.annotations) == (SIGNED_AS, DIGEST, {'ci': '1'})
     assert found.payload == build_payload(SIGNED_AS, DIGEST, {'ci': '1'})
     assert verify_signatures([found], DIGEST, [KEY.verification_key()]).verified
-    assert outcome.before == [] and outcome.after == [_digest(found.payload)]
+    assert outcome.before == []
+    assert outcome.after == [_digest(found.payload)]
     manifest = registry.signature_manifest()
-    assert manifest is not None and registry.manifests[TAG][0] == mt.OCI_MANIFEST
+    assert manifest is not None
+    assert registry.manifests[TAG][0] == mt.OCI_MANIFEST
     assert manifest['config']['digest'] in registry.blobs
 
 
 def test_a_digest_reference_signs_that_digest(registry: MemoryDistribution) -> None:
     outcome = _sign(registry, reference=f'{SIGNED_AS}@{DIGEST}')
-    assert outcome.changed and outcome.digest == DIGEST
+    assert outcome.changed
+    assert outcome.digest == DIGEST
     assert _claims(registry)[0][0].manifest_digest == DIGEST
 
 
@@ -159,8 +163,10 @@ def test_signing_again_with_the_same_key_and_annotations_writes_nothing(registry
     stored = registry.manifests[TAG]
     registry.sent.clear()
     again = _sign(registry, annotations={'ci': '1'})
-    assert not again.changed and again.before == again.after == first.after
-    assert registry.writes() == [] and registry.manifests[TAG] == stored
+    assert not again.changed
+    assert again.before == again.after == first.after
+    assert registry.writes() == []
+    assert registry.manifests[TAG] == stored
 
 
 def test_new_annotations_add_a_layer_and_keep_the_first_byte_for_byte(registry: MemoryDistribution) -> None:
@@ -168,9 +174,13 @@ def test_new_annotations_add_a_layer_and_keep_the_first_byte_for_byte(registry: 
     first = registry.signature_manifest()
     outcome = _sign(registry, annotations={'ci': '2'})
     final = registry.signature_manifest()
-    assert first is not None and final is not None
-    assert outcome.changed and final['layers'][0] == first['layers'][0] and len(final['layers']) == 2
-    assert outcome.before == [first['layers'][0]['digest']] and outcome.after == [layer['digest'] for layer in final['layers']]
+    assert first is not None
+    assert final is not None
+    assert outcome.changed
+    assert final['layers'][0] == first['layers'][0]
+    assert len(final['layers']) == 2
+    assert outcome.before == [first['layers'][0]['digest']]
+    assert outcome.after == [layer['digest'] for layer in final['layers']]
     assert [claim.annotations for claim, _found in _claims(registry)] == [{'ci': '1'}, {'ci': '2'}]
 
 
@@ -191,7 +201,10 @@ def test_another_signer_is_added_and_both_verify(registry: MemoryDistribution) -
 
 def test_check_mode_reports_the_layer_it_would_add_and_writes_nothing(registry: MemoryDistribution) -> None:
     checked = _sign(registry, annotations={'ci': '1'}, check_mode=True)
-    assert checked.changed and checked.before == [] and registry.writes() == [] and TAG not in registry.manifests
+    assert checked.changed
+    assert checked.before == []
+    assert registry.writes() == []
+    assert TAG not in registry.manifests
     signed = _sign(registry, annotations={'ci': '1'})
     # The payload is deterministic, so check mode names exactly the layer signing then adds.
     assert checked.after == signed.after
@@ -202,8 +215,11 @@ def test_check_mode_over_existing_signatures_keeps_them(registry: MemoryDistribu
     stored = registry.manifests[TAG]
     registry.sent.clear()
     checked = _sign(registry, key=OTHER_KEY, check_mode=True)
-    assert checked.changed and len(checked.after) == 2 and checked.after[0] == checked.before[0]
-    assert registry.writes() == [] and registry.manifests[TAG] == stored
+    assert checked.changed
+    assert len(checked.after) == 2
+    assert checked.after[0] == checked.before[0]
+    assert registry.writes() == []
+    assert registry.manifests[TAG] == stored
 
 
 def test_layers_this_signer_did_not_write_are_kept_as_they_are(registry: MemoryDistribution) -> None:
@@ -215,8 +231,10 @@ def test_layers_this_signer_did_not_write_are_kept_as_they_are(registry: MemoryD
     _store_signatures(registry, [foreign, broken], [b'{}', payload])
     outcome = _sign(registry)
     final = registry.signature_manifest()
-    assert final is not None and outcome.changed
-    assert final['layers'][:2] == [foreign, broken] and len(final['layers']) == 3
+    assert final is not None
+    assert outcome.changed
+    assert final['layers'][:2] == [foreign, broken]
+    assert len(final['layers']) == 3
 
 
 def test_a_signature_copied_from_another_repository_does_not_count_as_signed_here(registry: MemoryDistribution) -> None:
@@ -231,7 +249,8 @@ def test_the_payload_and_config_are_uploaded_before_the_manifest_names_them(regi
     manifest = registry.signature_manifest()
     assert manifest is not None
     assert registry.uploaded == [outcome.after[0], manifest['config']['digest']]
-    assert [method for method, _path in registry.writes()][-1] == 'PUT' and registry.writes()[-1][1] == f'manifests/{TAG}'
+    assert [method for method, _path in registry.writes()][-1] == 'PUT'
+    assert registry.writes()[-1][1] == f'manifests/{TAG}'
 
 
 def test_blobs_the_registry_has_are_not_uploaded_again(registry: MemoryDistribution) -> None:
@@ -239,7 +258,8 @@ def test_blobs_the_registry_has_are_not_uploaded_again(registry: MemoryDistribut
     registry.blobs[_digest(payload)] = payload
     _sign(registry)
     manifest = registry.signature_manifest()
-    assert manifest is not None and registry.uploaded == [manifest['config']['digest']]
+    assert manifest is not None
+    assert registry.uploaded == [manifest['config']['digest']]
 
 
 def test_a_hostile_signature_manifest_stops_signing_before_anything_is_written(registry: MemoryDistribution) -> None:
@@ -267,7 +287,8 @@ def test_the_last_signature_a_verifier_reads_may_be_added(registry: MemoryDistri
 def test_an_existing_claim_is_recognised_in_a_full_signature_manifest(registry: MemoryDistribution) -> None:
     _signed_many(registry, MAX_SIGNATURES)
     registry.sent.clear()
-    assert not _sign(registry, annotations={'n': '0'}).changed and registry.writes() == []
+    assert not _sign(registry, annotations={'n': '0'}).changed
+    assert registry.writes() == []
 
 
 # A 65th layer would make every verification (and signing) of the image refuse the .sig manifest as too large.
@@ -280,11 +301,13 @@ def test_a_signature_beyond_what_verifiers_read_is_refused_and_nothing_is_writte
 
 
 def test_annotations_are_strings() -> None:
-    assert check_annotations(None) == {} and check_annotations({}) == {}
+    assert check_annotations(None) == {}
+    assert check_annotations({}) == {}
     given = {'ci': '1', 'commit': 'abc'}
     checked = check_annotations(given)
-    assert checked == given and checked is not given
+    assert checked == given
+    assert checked is not given
     with pytest.raises(SigningKeyError, match=r'^annotations.build must be a string, not int; quote it \(for example build: "7"\)'):
         check_annotations({'ci': '1', 'build': 7})
-    with pytest.raises(SigningKeyError, match='annotations.nested must be a string, not dict'):
+    with pytest.raises(SigningKeyError, match=r'annotations\.nested must be a string, not dict'):
         check_annotations({'nested': {'a': 'b'}})

@@ -17,8 +17,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._common import dependenci
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SigningKeyError
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import KEY_FILE_LIMIT, load_private_key, load_public_key
 from ansible_collections.wasm.oci.tests.unit.cosign_vectors import vector_path
-from ansible_collections.wasm.oci.tests.unit.signing_fixtures import (PASSPHRASE, ed25519_key, p256_key, p384_key, private_pem,
-                                                                      public_pem)
+from ansible_collections.wasm.oci.tests.unit.signing_fixtures import PASSPHRASE, ed25519_key, p256_key, p384_key, private_pem, public_pem
 
 COSIGN_PUB_ID = 'sha256:c87a79018f346cc02482448b77296b0bea143ef2ccab99b04776fb0f638f301f'
 
@@ -33,7 +32,7 @@ def test_public_key_from_a_path_and_from_its_text_have_the_same_id() -> None:
 def test_key_id_is_the_sha256_of_the_der_subject_public_key_info() -> None:
     key = load_public_key(str(vector_path('cosign.pub')), 'k').public_key
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert COSIGN_PUB_ID == 'sha256:' + hashlib.sha256(der).hexdigest()
+    assert 'sha256:' + hashlib.sha256(der).hexdigest() == COSIGN_PUB_ID
 
 
 @pytest.mark.parametrize('traditional', [False, True])
@@ -78,9 +77,9 @@ def test_private_key_where_a_public_one_is_needed_is_refused(passphrase: str | N
 @pytest.mark.parametrize('make', [p384_key, ed25519_key], ids=['p384', 'ed25519'])
 def test_keys_that_are_not_p256_are_refused(make: t.Any) -> None:
     key = make()
-    with pytest.raises(SigningKeyError, match='not P-256|is not an EC key'):
+    with pytest.raises(SigningKeyError, match=r'not P-256|is not an EC key'):
         load_private_key(private_pem(key), None, 'key')
-    with pytest.raises(SigningKeyError, match='not P-256|is not an EC key'):
+    with pytest.raises(SigningKeyError, match=r'not P-256|is not an EC key'):
         load_public_key(public_pem(key), 'verify_keys[0]')
 
 
@@ -125,7 +124,8 @@ def test_messages_never_show_key_material() -> None:
     for call in (lambda: load_private_key(pem, 'wrong', 'key'), lambda: load_public_key(pem, 'key'), lambda: load_private_key(pem, None, 'key')):
         with pytest.raises(SigningKeyError) as caught:
             call()
-        assert body not in str(caught.value) and PASSPHRASE not in str(caught.value)
+        assert body not in str(caught.value)
+        assert PASSPHRASE not in str(caught.value)
 
 
 def test_without_cryptography_the_package_to_install_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,11 @@ import pytest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, SignatureError
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
 from ansible_collections.wasm.oci.plugins.module_utils._signing.signature_image import (
-    layer_problem, layer_signature, signature_image, signature_layer, signature_layers,
+    layer_problem,
+    layer_signature,
+    signature_image,
+    signature_layer,
+    signature_layers,
 )
 from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import PAYLOAD_LIMIT
 from ansible_collections.wasm.oci.plugins.module_utils._signing.verification import MAX_SIGNATURES
@@ -71,7 +75,8 @@ def test_the_config_is_go_containerregistrys_empty_image_with_one_history_entry_
 def test_an_image_without_layers_is_still_well_formed() -> None:
     manifest, config = signature_image([])
     assert json.loads(manifest)['layers'] == []
-    assert json.loads(config)['rootfs'] == {'type': 'layers', 'diff_ids': []} and json.loads(config)['history'] == []
+    assert json.loads(config)['rootfs'] == {'type': 'layers', 'diff_ids': []}
+    assert json.loads(config)['history'] == []
 
 
 def test_the_same_layers_make_the_same_bytes() -> None:
@@ -87,7 +92,8 @@ def test_signature_layers_reads_back_what_signature_image_wrote() -> None:
     manifest, _config = signature_image(layers)
     read = signature_layers(manifest, 'Signature manifest r.test/x:sha256-0.sig')
     assert read == layers
-    assert layer_problem(read[0]) is None and layer_signature(read[0]) == VALID.signature
+    assert layer_problem(read[0]) is None
+    assert layer_signature(read[0]) == VALID.signature
 
 
 def test_as_many_layers_as_allowed_are_read() -> None:
@@ -139,7 +145,8 @@ def test_a_layer_without_a_type_or_with_a_huge_one_is_named_briefly() -> None:
     del layer['mediaType']
     assert layer_problem(layer) == "a layer of type 'None', not a simple-signing payload"
     problem = layer_problem(dict(layer, mediaType='x' * 100_000))
-    assert problem is not None and len(problem) < 200
+    assert problem is not None
+    assert len(problem) < 200
 
 
 def test_the_signature_is_the_cosign_annotation_or_none() -> None:

@@ -10,9 +10,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SignatureError
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import (
-    PAYLOAD_LIMIT, SignedClaim, build_payload, parse_payload, signature_tag,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import PAYLOAD_LIMIT, SignedClaim, build_payload, parse_payload, signature_tag
 from ansible_collections.wasm.oci.tests.unit.cosign_vectors import SIGNED_DIGEST, SIGNED_REFERENCE, folder_signatures, vector_path
 
 VECTOR_PAYLOAD = folder_signatures('valid')[0].payload

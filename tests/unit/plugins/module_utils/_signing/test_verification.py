@@ -15,10 +15,13 @@ from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import Veri
 from ansible_collections.wasm.oci.plugins.module_utils._signing.signer import sign_payload
 from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import build_payload
 from ansible_collections.wasm.oci.plugins.module_utils._signing.verification import (
-    MAX_SIGNATURES, FoundSignature, Verdict, check_signature_count, verify_signatures,
+    MAX_SIGNATURES,
+    FoundSignature,
+    Verdict,
+    check_signature_count,
+    verify_signatures,
 )
-from ansible_collections.wasm.oci.tests.unit.cosign_vectors import (SIGNED_DIGEST, SIGNED_REFERENCE, folder_signatures, manifest_digest,
-                                                                    signature, vector_path)
+from ansible_collections.wasm.oci.tests.unit.cosign_vectors import SIGNED_DIGEST, SIGNED_REFERENCE, folder_signatures, manifest_digest, signature, vector_path
 from ansible_collections.wasm.oci.tests.unit.signing_fixtures import p256_key, private_pem
 
 COSIGN = load_public_key(str(vector_path('cosign.pub')), 'verify_keys[0]')
@@ -27,7 +30,8 @@ VALID = folder_signatures('valid')[0]
 
 
 def _only_refusals(verdict: Verdict) -> tuple[str, ...]:
-    assert not verdict.verified and not verdict.accepted
+    assert not verdict.verified
+    assert not verdict.accepted
     with pytest.raises(SignatureError) as caught:
         verdict.require_verified()
     assert str(caught.value) == verdict.refusal_message()
@@ -42,7 +46,8 @@ def test_vector_valid_verifies_with_cosign_pub() -> None:
 
 def test_vector_valid_two_signatures_verifies_both() -> None:
     verdict = verify_signatures(folder_signatures('valid-two-signatures'), manifest_digest('valid-two-signatures'), [COSIGN])
-    assert len(verdict.require_verified()) == 2 and not verdict.refusals
+    assert len(verdict.require_verified()) == 2
+    assert not verdict.refusals
 
 
 def test_vector_modified_manifest_is_refused_for_digest_mismatch() -> None:
@@ -64,7 +69,8 @@ def test_every_vector_with_cosign2_pub_is_refused_as_wrong_key(vector: str) -> N
     digest = SIGNED_DIGEST if vector.endswith('.json') else manifest_digest(vector)
     verdict = verify_signatures(found, digest, [COSIGN2])
     assert all(reason.endswith('wrong key: none of the keys tried made it') for reason in _only_refusals(verdict))
-    assert len(verdict.refusals) == len(found) and COSIGN2.key_id in verdict.refusal_message()
+    assert len(verdict.refusals) == len(found)
+    assert COSIGN2.key_id in verdict.refusal_message()
 
 
 def test_any_one_of_several_keys_is_enough_and_is_named() -> None:
@@ -75,7 +81,8 @@ def test_any_one_of_several_keys_is_enough_and_is_named() -> None:
 def test_accepted_and_refused_signatures_side_by_side() -> None:
     found = [signature(vector_path('unknown-key-signature.json')), VALID]
     verdict = verify_signatures(found, SIGNED_DIGEST, [COSIGN])
-    assert len(verdict.require_verified()) == 1 and verdict.refusals == ('signature 1: wrong key: none of the keys tried made it',)
+    assert len(verdict.require_verified()) == 1
+    assert verdict.refusals == ('signature 1: wrong key: none of the keys tried made it',)
 
 
 def test_identity_is_checked_only_when_asked() -> None:
@@ -94,7 +101,8 @@ def test_identity_matches_docker_hub_however_it_is_spelled(claimed: str) -> None
 
 def test_a_layer_that_cannot_be_a_signature_is_refused_with_its_problem() -> None:
     verdict = verify_signatures([FoundSignature(b'', None, 'the layer is 104857600 bytes'), VALID], SIGNED_DIGEST, [COSIGN])
-    assert len(verdict.require_verified()) == 1 and verdict.refusals == ('signature 1: the layer is 104857600 bytes',)
+    assert len(verdict.require_verified()) == 1
+    assert verdict.refusals == ('signature 1: the layer is 104857600 bytes',)
 
 
 def test_no_signatures_names_the_tag_looked_for() -> None:
@@ -121,8 +129,8 @@ def test_a_signed_but_malformed_payload_is_refused_as_malformed() -> None:
     signing_key = load_private_key(private_pem(p256_key()), None, 'key')
     payload = b'{"critical":{"type":"something else"},"optional":null}'
     verdict = verify_signatures([FoundSignature(payload, sign_payload(signing_key, payload))], SIGNED_DIGEST, [signing_key.verification_key()])
-    assert _only_refusals(verdict) == ('signature 1: malformed payload: The signature payload\'s critical.type is not '
-                                       '"cosign container image signature"',)
+    assert _only_refusals(verdict) == (('signature 1: malformed payload: The signature payload\'s critical.type is not '
+                                        '"cosign container image signature"'),)
 
 
 @pytest.mark.parametrize(('annotation', 'reason'), [
@@ -144,7 +152,8 @@ def test_ten_thousand_signatures_fail_fast_without_verifying_any() -> None:
     started = time.monotonic()
     with pytest.raises(SignatureError, match=f'holds 10000 signatures, more than the {MAX_SIGNATURES} allowed; refusing it unread'):
         verify_signatures([VALID] * 10_000, SIGNED_DIGEST, [counting])
-    assert not calls and time.monotonic() - started < 1
+    assert not calls
+    assert time.monotonic() - started < 1
     check_signature_count(MAX_SIGNATURES)
     assert len(verify_signatures([VALID] * MAX_SIGNATURES, SIGNED_DIGEST, [counting]).require_verified()) == MAX_SIGNATURES
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import base64
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import load_public_key
@@ -41,7 +40,8 @@ def test_arbitrary_signatures_give_a_refusal_verdict_or_the_collections_errors(f
     verdict = outcome(verify_signatures, found, SIGNED_DIGEST, [COSIGN])
     if isinstance(verdict, WasmOciError):
         return
-    assert isinstance(verdict, Verdict) and len(verdict.accepted) + len(verdict.refusals) == len(found)
+    assert isinstance(verdict, Verdict)
+    assert len(verdict.accepted) + len(verdict.refusals) == len(found)
     # Only cosign's own signature (however its base64 is spelled) over the untouched payload may be accepted.
     assert len(verdict.accepted) == sum(1 for item in found if item.payload == VALID.payload and _der(item.signature) == VALID_DER)
 

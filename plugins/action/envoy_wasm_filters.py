@@ -57,5 +57,5 @@ class ActionModule(ActionBase):
             remote = self._connection._shell.join_path(self._connection._shell.tmpdir, entry['digest'].split(':')[-1] + '.wasm')
             self._transfer_file(source, remote)
             uploads[entry['path']] = remote
-        self._fixup_perms2([self._connection._shell.tmpdir] + list(uploads.values()))
+        self._fixup_perms2([self._connection._shell.tmpdir, *uploads.values()])
         return uploads

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: envoy_wasm_filters
 short_description: Apply the whole Wasm filter set of one Envoy as one transaction, confirmed by Envoy or undone
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Writes one ECDS file per filter (C(<config_dir>/ecds/<name>.yaml)) and, with O(managed_bootstrap), the bootstrap with
     its listener and cluster files (C(lds.yaml), C(cds.yaml)), as one transaction under a per-Envoy lock. Each file is
@@ -280,10 +280,10 @@ restart_needed:
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.parameters import remove_values
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Deployment, ModulesMissing
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import argument_spec, settings_from
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 class EnvoyFilterSet:

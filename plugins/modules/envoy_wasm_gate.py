@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: envoy_wasm_gate
 short_description: Judge one Envoy by its own metrics over a window, as the gate of a staged rollout
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Watches the Envoy at O(admin_address) for O(seconds) through its admin interface (C(/stats)) and fails when one of
     the named conditions is broken. It reads the counters at the start of the window, every second or so, and at the
@@ -188,17 +188,10 @@ plugins:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.envoy_view import ECDS_MASK, LISTENERS_MASK
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.gate import (
-    INSUFFICIENT_TRAFFIC_CHOICES,
-    Conditions,
-    GateError,
-    Scope,
-    scope_of,
-    watch,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.gate import INSUFFICIENT_TRAFFIC_CHOICES, Conditions, GateError, Scope, scope_of, watch
 
 
 class EnvoyWasmGate:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: envoy_wasm_info
 short_description: Report every Wasm filter of one Envoy, its image, what Envoy runs, and how it drifted
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Reads the ECDS files M(wasm.oci.envoy_wasm_filters) wrote in O(config_dir) (each names its image, manifest digest
     and module), and asks Envoy's admin interface what it runs. The filter configs and their versions and last update
@@ -229,11 +229,11 @@ table:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.drift import check_expected, judge, table_lines
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.envoy_view import ask_envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_filters import read_host
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 class EnvoyWasmInfo:

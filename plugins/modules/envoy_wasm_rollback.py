@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: envoy_wasm_rollback
 short_description: Put Wasm filters of one Envoy back to their previous confirmed version, from the host's own files
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - After each swap Envoy confirmed, M(wasm.oci.envoy_wasm_filters) keeps the replaced ECDS file as
     C(<config_dir>/ecds/<name>.yaml.previous), and keeps the module it names in O(wasm_dir). This module writes each
@@ -168,11 +168,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import confirmation_argument_spec
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.rollback import Rollback, RollbackSettings
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 class EnvoyRollback:

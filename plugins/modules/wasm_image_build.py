@@ -208,14 +208,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import COMPAT_MEDIA_TYPES, VARIANTS, BuiltImageSource, build_image
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import (
-    OciLayout, existing_layout, layout_reference, store_image,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe_tag
-from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import validate_tag
+from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, describe_tag, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import ENVOY_PROXY, new_runtime_config
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import inspect_wasm
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import OciLayout, existing_layout, layout_reference, store_image
+from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import validate_tag
 
 
 class WasmImageBuilder:

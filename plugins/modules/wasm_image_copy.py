@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: wasm_image_copy
 short_description: Copy an image and its signatures between registries and local OCI layouts, byte for byte
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Copies the image O(src) to O(dest). Each is an image in a registry or in a local OCI layout, so an image can go
     from one registry to another, into a layout (to carry into an air-gapped site), and from there into a registry.

@@ -183,10 +183,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.push import PushCounts, layout_descriptor, push, push_needed
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import registry_client
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference, validate_tag
-from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
+from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec, registry_client
 
 
 class WasmImagePusher:

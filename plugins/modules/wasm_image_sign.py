@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: wasm_image_sign
 short_description: Sign a Wasm image in its registry with a cosign-compatible key-based signature
-version_added: 0.2.0
+version_added: 1.0.0
 description:
   - Signs the image O(name) in its registry with an ECDSA P-256 private key, the way C(cosign sign --key) does, so
     C(cosign verify --key) and the O(wasm.oci.wasm_image_pull#module:verify_keys) option of the pull and info modules

@@ -16,6 +16,9 @@ import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
+# A missing package leaves its names importable as None, and code checks HAS_* first. mypy types each name as what the
+# package defines, so the None fallbacks carry `type: ignore[assignment]` (and `[misc]` for classes). PyYAML ships no
+# types, so yaml is Any to mypy and needs none.
 try:
     import requests
     import urllib3
@@ -28,7 +31,7 @@ else:
 try:
     import yaml
 except ImportError:
-    yaml = None  # type: ignore[assignment]
+    yaml = None
     HAS_YAML = False
 else:
     HAS_YAML = True
@@ -57,8 +60,9 @@ except ImportError:
         zstd_reader = None
         ZSTD_ERRORS = ()
     else:
-        def zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:  # type: ignore[misc]
-            return _zstandard.ZstdDecompressor().stream_reader(stream)
+        def zstd_reader(stream: t.BinaryIO) -> t.BinaryIO:
+            reader: t.BinaryIO = _zstandard.ZstdDecompressor().stream_reader(stream)
+            return reader
 
         ZSTD_ERRORS = (_zstandard.ZstdError,)
 else:

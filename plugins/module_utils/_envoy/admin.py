@@ -23,8 +23,8 @@ import time
 import typing as t
 import urllib.parse
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import parse_address
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import parse_address
 
 SUCCESS = 'update_success'
 REJECTED = 'update_rejected'

@@ -19,6 +19,7 @@ import os
 import stat
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_change import HostChange
@@ -29,17 +30,11 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import 
     modules_in_use,
     read_bytes,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import (
-    check_filter_module,
-    stale_pulled_copies,
-    store_module,
-    unused_modules,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import check_filter_module, stale_pulled_copies, store_module, unused_modules
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths, Plan, PlanError, plan_filters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import RESTART_MARK, write_unconfirmed
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.validation import RunCommand, validate_managed
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,8 +186,10 @@ class Deployment(HostChange[Outcome]):
         stored: list[str] = []
         missing: list[dict[str, str]] = []
         for report in plan.filters:
-            path, digest = report.get('module'), report.get('module_digest')
-            if report['state'] != 'present' or not digest or os.path.exists(path) or digest not in sources:
+            if report['state'] != 'present':
+                continue
+            path, digest = report['module'], report.get('module_digest')
+            if not digest or os.path.exists(path) or digest not in sources:
                 continue
             source = self.settings.uploads.get(path) or sources[digest]
             if source is None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import dump_document, image_identity
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import parse_document
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 REDACTED = '<redacted>'
 REDACTED_CHANGED = '<redacted, changed>'
@@ -38,14 +38,14 @@ def _secrets(document: t.Any) -> list[t.Any]:
 
 def _redacted(document: t.Any, marker: str) -> t.Any:
     if isinstance(document, dict):
-        copy = {}
+        copy: dict[str, t.Any] = {}
         for key, value in document.items():
             if key == 'configuration' and isinstance(value, dict) and 'value' in value:
                 copy[key] = dict(value, value=marker)
             elif key == 'environment_variables' and isinstance(value, dict):
-                copy[key] = {'key_values': {name: marker for name in (value.get('key_values') or {})}}
+                copy[key] = {'key_values': dict.fromkeys(value.get('key_values') or {}, marker)}
             elif key == 'version_info' and isinstance(value, str):
-                copy[key] = ' '.join(value.split(' ')[:-1] + [marker])
+                copy[key] = ' '.join([*value.split(' ')[:-1], marker])
             else:
                 copy[key] = _redacted(value, marker)
         return copy

@@ -102,13 +102,13 @@ def validate_filter_name(name: t.Any) -> str:
 
 
 def validate_filter_type(filter_type: t.Any, name: str) -> str:
-    if filter_type not in FILTER_TYPES:
+    if not isinstance(filter_type, str) or filter_type not in FILTER_TYPES:
         raise EnvoyConfigError(f'Filter {name}: type must be one of {", ".join(FILTER_TYPES)}, not {json.dumps(filter_type)}')
     return filter_type
 
 
 def validate_failure_policy(policy: t.Any, name: str) -> str:
-    if policy not in FAILURE_POLICIES:
+    if not isinstance(policy, str) or policy not in FAILURE_POLICIES:
         raise EnvoyConfigError(
             f'Filter {name}: failure_policy must be one of {", ".join(FAILURE_POLICIES)}, not {json.dumps(policy)}'
         )
@@ -396,7 +396,7 @@ def _listener(listener_address: t.Any, filters: t.Sequence[FilterReference], ups
         '@type': LISTENER_TYPE_URL,
         'name': LISTENER_NAME,
         'address': _ip_address(listener_address, 'listener_address'),
-        'filter_chains': [{'filters': network_filters + [connection_manager]}],
+        'filter_chains': [{'filters': [*network_filters, connection_manager]}],
     }
 
 

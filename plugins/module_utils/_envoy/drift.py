@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import ImageIdentity, image_identity
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.envoy_view import EnvoyView, LoadedFilter, accepted_version, ecds_stats, plugin_stats
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.filter_resource import module_file
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_filters import FilterFile, HostFiles, module_digest
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import CONTENT_ADDRESSED_MODULE
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 
 IN_SYNC = 'in_sync'
@@ -46,7 +46,7 @@ def same_config(on_disk: dict[str, t.Any] | None, loaded: dict[str, t.Any] | Non
     """Whether the filter config Envoy runs is the one in the file."""
     if on_disk is None or loaded is None:
         return False
-    return _without_defaults(on_disk.get('typed_config')) == _without_defaults(loaded.get('typed_config'))
+    return bool(_without_defaults(on_disk.get('typed_config')) == _without_defaults(loaded.get('typed_config')))
 
 
 def same_image(expected: str, identity: ImageIdentity | None) -> bool:

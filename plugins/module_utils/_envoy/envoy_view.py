@@ -165,7 +165,7 @@ def _epoch_ms(timestamp: str | None) -> int | None:
     found = _TIMESTAMP.fullmatch(timestamp or '')
     if not found:
         return None
-    seconds = calendar.timegm(tuple(int(part) for part in found.groups()[:6]) + (0, 0, 0))
+    seconds = calendar.timegm((*(int(part) for part in found.groups()[:6]), 0, 0, 0))
     return seconds * 1000 + int((found.group(7) or '0').ljust(3, '0')[:3])
 
 

@@ -20,7 +20,8 @@ _WASM_TYPES = {url: filter_type for filter_type, url in WASM_TYPE_URLS.items()}
 def wasm_filter_type(resource: dict[str, t.Any] | None) -> str | None:
     """``http`` or ``network`` for a Wasm filter; None for any other filter."""
     typed_config = (resource or {}).get('typed_config')
-    return _WASM_TYPES.get(typed_config.get('@type')) if isinstance(typed_config, dict) else None
+    type_url = typed_config.get('@type') if isinstance(typed_config, dict) else None
+    return _WASM_TYPES.get(type_url) if isinstance(type_url, str) else None
 
 
 def _plugin_config(resource: dict[str, t.Any] | None) -> dict[str, t.Any]:

@@ -25,9 +25,9 @@ import re
 import time
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import HCM_TYPE_URL, WASM_TYPE_URLS, every_mapping
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.filter_resource import plugin_name, wasm_filter_type
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 INSUFFICIENT_TRAFFIC_CHOICES = ('fail', 'pass')
 PLUGIN_FAILURE_COUNTERS = ('vm_reload_backoff', 'vm_reload_failure', 'vm_reload_success')

@@ -11,7 +11,6 @@ import time
 import typing as t
 import urllib.error
 
-
 _PROBE_INTERVAL = 0.25
 
 

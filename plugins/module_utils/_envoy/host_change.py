@@ -15,6 +15,8 @@ import os
 import re
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import write_atomically
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import SUCCESS, EnvoyAdmin
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, wait_healthy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import load_document, read_bytes
@@ -23,8 +25,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed, take_pending_restart, write_unconfirmed
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.running import admin_address, current_bootstrap, running_envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange, RolledBack, Transaction
-from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 # What atomic_writer leaves behind when its process is killed between creating and renaming.
 _STALE_TEMPORARY = re.compile(r'\..+\.(yaml|yaml\.previous|json)\.[A-Za-z0-9_]{8}\.tmp')

@@ -14,14 +14,14 @@ import json
 import os
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import HAS_YAML, yaml
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     TYPED_EXTENSION_CONFIG_TYPE_URL,
     listener_file,
     module_files,
     referenced_ecds_paths,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import HAS_YAML, yaml
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 PREVIOUS_SUFFIX = '.previous'
 ECDS_SUFFIX = '.yaml'

@@ -15,12 +15,12 @@ import os
 import re
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import ImageIdentity, image_identity, with_version
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.filter_resource import module_file, plugin_name, wasm_filter_type
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import ecds_file_names, parse_document, read_bytes
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import read_unconfirmed
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import file_sha256_digest
 
 # The version_info envoy_wasm_filters writes: [<reference> <manifest digest> ]<fingerprint of the rest of the file>.
@@ -93,7 +93,7 @@ def read_filter_file(path: str, name: str) -> FilterFile:
     version = version if isinstance(version, str) else None
     # The fingerprint covers everything but version_info, so any edit of the config shows.
     written = with_version(document, image_identity(document))['version_info'] == version \
-        if version is not None and _WRITTEN_VERSION.fullmatch(version) else None
+        if version is not None and isinstance(document, dict) and _WRITTEN_VERSION.fullmatch(version) else None
     resource = _resource_named(document, name)
     if resource is None:
         return FilterFile(name, path, version=version, written=written, problem=f'{path} holds no ECDS resource named {name}')

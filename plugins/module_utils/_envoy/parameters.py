@@ -9,11 +9,11 @@ import grp
 import os
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Settings
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import DEFAULT_FAILURE_POLICY, FAILURE_POLICIES, FILTER_TYPES
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 FILTER_STATES = ('present', 'absent')
 

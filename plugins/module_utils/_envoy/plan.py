@@ -16,6 +16,7 @@ import dataclasses
 import os
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import CLUSTER_UPDATES, LISTENER_UPDATES, stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     ImageIdentity,
@@ -28,15 +29,9 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     validate_filter_name,
     wasm_filter,
 )
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import (
-    ECDS_SUFFIX,
-    PREVIOUS_SUFFIX,
-    is_ecds_document,
-    parse_document,
-)
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import ECDS_SUFFIX, PREVIOUS_SUFFIX, is_ecds_document, parse_document
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store import module_store_path
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 
 LISTENERS_FILE = 'lds.yaml'
@@ -88,6 +83,24 @@ class PlanError(WasmOciError):
     """The filter set cannot be applied as asked; nothing was written."""
 
 
+class _FilterReportKeys(t.TypedDict):
+    name: str
+    state: str  # present or absent
+    type: str
+
+
+class FilterReport(_FilterReportKeys, total=False):
+    """One filter as envoy_wasm_filters reports it. The image keys are a present filter's (image and digest None when it
+    names a module file); ``changed`` is set once the plan is made, ``confirmed`` by the caller."""
+
+    image: str | None
+    digest: str | None
+    module: str
+    module_digest: str | None
+    changed: bool
+    confirmed: bool
+
+
 @dataclasses.dataclass
 class Plan:
     changes: list[FileChange]
@@ -96,8 +109,7 @@ class Plan:
     stanzas: list[str]
     # The ECDS files of every filter a user-owned bootstrap does not use yet, changed or not.
     onboarding_paths: list[str]
-    # Per filter: name, state, type, image, digest, module, module_digest, changed (confirmed is added by the caller).
-    filters: list[dict[str, t.Any]]
+    filters: list[FilterReport]
     unmanaged: list[str]
     # The present filters' documents by ECDS path, and the managed settings, for envoy --mode validate.
     documents: dict[str, bytes]
@@ -159,7 +171,7 @@ class _Planner:
         self.managed = managed
         self.bootstrap_uses = bootstrap_uses
 
-    def present(self, spec: dict[str, t.Any], images: t.Sequence[dict[str, t.Any]]) -> tuple[dict[str, t.Any], FileChange]:
+    def present(self, spec: dict[str, t.Any], images: t.Sequence[dict[str, t.Any]]) -> tuple[FilterReport, FileChange]:
         name, filter_type = spec['name'], spec['type']
         image = find_image(spec['image'], images) if spec.get('image') else None
         module_digest = ((image or {}).get('wasm') or {}).get('digest')
@@ -177,8 +189,8 @@ class _Planner:
         change = FileChange(path, self.read(path), _encoded(document), f'config of filter {name} ({described})',
                             watch=stat_prefix(name, filter_type), version=document['version_info'],
                             hint=f'; Envoy logs why just before "Unable to create Wasm plugin {name}"')
-        report = {'name': name, 'state': 'present', 'type': filter_type, 'image': identity.reference if identity else None,
-                  'digest': identity.digest if identity else None, 'module': wasm.module, 'module_digest': module_digest}
+        report: FilterReport = {'name': name, 'state': 'present', 'type': filter_type, 'image': identity.reference if identity else None,
+                                'digest': identity.digest if identity else None, 'module': wasm.module, 'module_digest': module_digest}
         return report, change
 
     def removal(self, name: str, why: str) -> list[FileChange]:
@@ -194,7 +206,7 @@ class _Planner:
         return [FileChange(candidate, self.read(candidate), None, f'ECDS file {candidate}')
                 for candidate in (path, path + PREVIOUS_SUFFIX)]
 
-    def managed_changes(self, present: list[dict[str, t.Any]], ecds_changes: list[FileChange]) -> list[FileChange]:
+    def managed_changes(self, present: list[FilterReport], ecds_changes: list[FileChange]) -> list[FileChange]:
         if self.managed is None:
             return []
         references = [filter_reference(item['name'], self.paths.ecds(item['name']), item['type']) for item in present]
@@ -226,7 +238,7 @@ def plan_filters(filters: t.Sequence[dict[str, t.Any]], images: t.Sequence[dict[
     """
     _check_names(filters)
     planner = _Planner(paths, read, managed, bootstrap_uses)
-    reports: list[dict[str, t.Any]] = []
+    reports: list[FilterReport] = []
     ecds_changes: list[FileChange] = []
     removals: list[FileChange] = []
     for spec in filters:

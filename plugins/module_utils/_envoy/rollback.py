@@ -22,6 +22,7 @@ import os
 import stat
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import stat_prefix
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.diff import envoy_diff
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import ImageIdentity, module_files, validate_filter_name
@@ -39,7 +40,6 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.module_store impor
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.record import write_unconfirmed
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.transaction import FileChange
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 NOTHING_TO_ROLL_BACK = ('nothing to roll back: no previous version is kept (it was rolled back already, or was never '
                         'replaced while Envoy ran)')
@@ -212,8 +212,8 @@ class RollbackOutcome:
         if not removed:
             return diff
         if diff and 'prepared' in diff[0]:
-            return [{'prepared': diff[0]['prepared'] + removed}] + diff[1:]
-        return [{'prepared': removed}] + diff
+            return [{'prepared': diff[0]['prepared'] + removed}, *diff[1:]]
+        return [{'prepared': removed}, *diff]
 
     def result(self) -> dict[str, t.Any]:
         """What envoy_wasm_rollback returns; never a configuration value."""

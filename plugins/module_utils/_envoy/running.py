@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import EnvoyAdmin, same_envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import admin_address_of, node_id_of, parse_address
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_files import load_document, read_bytes
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 
 def current_bootstrap(path: str, managed: bool) -> t.Any:

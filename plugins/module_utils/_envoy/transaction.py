@@ -16,9 +16,9 @@ import dataclasses
 import time
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import REJECTED, SUCCESS, EnvoyAdmin, UpdateCounters
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck, wait_healthy
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 
 _NEVER_UPDATED = UpdateCounters(0, 0, '')
 
@@ -93,21 +93,21 @@ class Transaction:
         return [change for change in changes if change.watch and change.new is not None and change.watch not in self._confirmed]
 
     def _replace(self, change: FileChange, applied: list[FileChange]) -> None:
-        watched = self.admin is not None and bool(change.watch)
-        before = self.admin.counters(change.watch) if watched else None
+        watching = self.admin if change.watch else None
+        before = watching.counters(change.watch) if watching is not None else None
         # Filters Envoy does not load yet have no counters; they must load once the change is taken.
-        newly_used = [(prefix, what) for prefix, what in change.uses if watched and self.admin.counters(prefix) is None]
+        newly_used = [(prefix, what) for prefix, what in change.uses if watching is not None and watching.counters(prefix) is None]
         applied.append(change)
         self.write(change.path, change.new)
-        if before is None:
+        if watching is None or before is None:
             # Not watched, or this Envoy does not use the file: there is nothing to wait for.
             return
-        self._confirm(change.watch, before, f'the new {change.what}', change.version, change.hint)
+        self._confirm(watching, change.watch, before, f'the new {change.what}', change.version, change.hint)
         for prefix, what in newly_used:
-            self._confirm(prefix, _NEVER_UPDATED, f'{what}, which the new {change.what} use', None, self._hints.get(prefix, ''))
+            self._confirm(watching, prefix, _NEVER_UPDATED, f'{what}, which the new {change.what} use', None, self._hints.get(prefix, ''))
 
-    def _confirm(self, prefix: str, before: UpdateCounters, what: str, version: str | None, hint: str) -> None:
-        outcome = self.admin.wait_for_update(prefix, before, self.timeout, version)
+    def _confirm(self, admin: EnvoyAdmin, prefix: str, before: UpdateCounters, what: str, version: str | None, hint: str) -> None:
+        outcome = admin.wait_for_update(prefix, before, self.timeout, version)
         if outcome == REJECTED:
             raise UpdateFailed(f'Envoy rejected {what}{hint}')
         if outcome != SUCCESS:
@@ -132,7 +132,7 @@ class Transaction:
                 failures.append(f'{change.path}: {exc.strerror}')
                 unsettled.append(change.path)
                 continue
-            if before is not None:
+            if before is not None and self.admin is not None:
                 try:
                     taken = self.admin.wait_for_update(change.watch, before, self.timeout) == SUCCESS
                 except WasmOciError:

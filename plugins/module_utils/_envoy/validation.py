@@ -15,9 +15,9 @@ import shutil
 import tempfile
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths, Plan
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import write_atomically
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths, Plan
 
 _OUTPUT_LINES = 30
 RunCommand = t.Callable[[list[str]], tuple[int, str, str]]

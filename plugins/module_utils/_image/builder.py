@@ -15,11 +15,11 @@ import dataclasses
 import io
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
 from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import build_tar_gzip_layer
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest
 
 VARIANTS = (mt.VARIANT_OCI, mt.VARIANT_COMPAT)
 COMPAT_MEDIA_TYPES = ('oci', 'docker')

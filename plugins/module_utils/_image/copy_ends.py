@@ -51,8 +51,9 @@ class CopyEnds:
     def mount_from(self) -> list[str]:
         """The repository blobs may be linked from: the source's, when both ends are repositories of one registry."""
         src, dest = self.src, self.dest
-        same_registry = isinstance(src, ImageReference) and isinstance(dest, ImageReference) and src.registry == dest.registry
-        return [src.repository] if same_registry and src.repository != dest.repository else []
+        if isinstance(src, ImageReference) and isinstance(dest, ImageReference) and src.registry == dest.registry:
+            return [src.repository] if src.repository != dest.repository else []
+        return []
 
 
 def parse_ends(src: str, dest: str) -> CopyEnds:

@@ -4,23 +4,26 @@
 """Pull the module of a Wasm image into a file: atomically, verified, and only when it changed.
 
 A small record beside the file (``.<name>.wasm-oci.json``) keeps the manifest digest
-and the image description, so a compat image, whose module digest is not in its
-manifest, can be recognised as already pulled without downloading its layer, and so
-an image pinned by digest whose module the file still holds needs no registry at all
-(the pull policy ``if_not_present``).
+and the image description, so an image already pulled is recognised from its manifest
+alone (one request, no blob: not the config, nor a compat layer, whose module digest is
+not in its manifest), and so an image pinned by digest whose module the file still holds
+needs no registry at all (the pull policy ``if_not_present``). The record is trusted only
+as far as the file re-hashes to the module digest it names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import tempfile
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, file_sha256_digest
+from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import DEFAULT_FILE_MODE, atomic_writer
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ResolvedImage, describe, module_layer, resolve
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, file_sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, ContentSource, load_json
 
 PULL_ALWAYS = 'always'
@@ -82,10 +85,56 @@ def present_image(
     return dict(image, reference=reference)
 
 
+def _recorded_image(record: dict[str, t.Any], resolved: ResolvedImage, current: str, reference: str) -> dict[str, t.Any] | None:
+    """The image ``record`` describes, if it proves that a dest hashing to ``current`` holds the module of ``resolved``;
+    else None, and the image must be read. Costs no request: the manifest is at hand.
+
+    Proof: the record names this very manifest (a digest, so its config and layers too), reached the same way (the same
+    index, or none), and the module digest dest hashes to, both at its top and in its image; for a variant whose
+    manifest names the module layer, that layer's digest is dest's too. Anything else, a damaged record included, is
+    no proof.
+    """
+    image = record.get('image')
+    if not isinstance(image, dict) or record.get('manifest') != resolved.digest or record.get('module') != current:
+        return None
+    wasm = image.get('wasm')
+    if image.get('digest') != resolved.digest or image.get('index_digest') != resolved.index_digest:
+        return None
+    if not isinstance(wasm, dict) or wasm.get('digest') != current:
+        return None
+    if resolved.variant != mt.VARIANT_COMPAT and module_layer(resolved, f'Image {reference}')['digest'] != current:
+        return None
+    return image
+
+
 def _write_record(dest: str, manifest_digest: str, module_digest: str | None, image: dict[str, t.Any], platform: str | None) -> None:
     record = {'manifest': manifest_digest, 'module': module_digest, 'image': image, 'platform': platform}
     if _read_record(dest) != record:
-        write_atomically(record_path(dest), canonical_json(record))
+        replace_record(record_path(dest), canonical_json(record))
+
+
+def replace_record(path: str, data: bytes) -> None:
+    """Replace the record at ``path`` atomically (a reader sees the old one or the new one), but not durably: no fsync.
+
+    The record is a cache that is always checked against dest (its module digest is what dest must hash to), so the
+    old record, or none, after a crash only means a pull; the fsyncs would cost a pull of a small module a quarter of
+    its time.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = DEFAULT_FILE_MODE
+    handle, temporary = tempfile.mkstemp(prefix=f'.{name}.', suffix='.tmp', dir=directory)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            stream.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _check_pin(module_digest: str | None, sha256: str | None, reference: str) -> None:
@@ -119,14 +168,11 @@ def pull_module(
 
     current = None if force else _file_digest(dest)
     if current is not None:
-        record = _read_record(dest)
-        if resolved.variant == mt.VARIANT_COMPAT:
-            unchanged = record.get('manifest') == resolved.digest and record.get('module') == current
-            image = record.get('image') if unchanged and isinstance(record.get('image'), dict) else None
-        else:
-            unchanged = module_layer(resolved, f'Image {source.reference}')['digest'] == current
-            image = describe(source, resolved, max_size).as_dict() if unchanged else None
-        if unchanged and image:
+        image = _recorded_image(_read_record(dest), resolved, current, source.reference)
+        if image is None and resolved.variant != mt.VARIANT_COMPAT and module_layer(resolved, f'Image {source.reference}')['digest'] == current:
+            # No record of this image: the manifest names the module's digest, and the config blob the rest.
+            image = describe(source, resolved, max_size).as_dict()
+        if image is not None:
             _check_pin(current, sha256, source.reference)
             image = dict(image, reference=source.reference)
             if not check_mode:

@@ -13,18 +13,23 @@ import dataclasses
 import hashlib
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
-from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import (
-    METADATA_LIMIT, ContentSource, check_descriptor, descriptor_list, parse_json_document, read_small_blob,
-)
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
 from ansible_collections.wasm.oci.plugins.module_utils._image.platform import choose_platform_child, is_index, platform_name
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig, parse_runtime_config
 from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import PeekableStream, scan_layer
 from ansible_collections.wasm.oci.plugins.module_utils._image.wasm_binary import WASM_MAGIC
+from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
+from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import (
+    METADATA_LIMIT,
+    ContentSource,
+    check_descriptor,
+    descriptor_list,
+    parse_json_document,
+    read_small_blob,
+)
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
 
 DEFAULT_MAX_SIZE = 256 * 1024 * 1024
 _CHUNK = 1024 * 1024
@@ -116,13 +121,17 @@ def resolve(source: ContentSource, platform: str | None = None) -> ResolvedImage
 
 
 class _ModuleSink:
-    """Hash, count and check what is written, and pass it on to ``target`` if given."""
+    """Hash, count and check what is written, and pass it on to ``target`` if given.
 
-    def __init__(self, target: t.BinaryIO | None, max_size: int, what: str) -> None:
+    ``hashed=False`` for a module that is a whole blob: the blob's own digest, checked as it streams, is the module's,
+    so a second hash would only cost time (a quarter of a large pull).
+    """
+
+    def __init__(self, target: t.BinaryIO | None, max_size: int, what: str, hashed: bool = True) -> None:
         self._target = target
         self._max_size = max_size
         self._what = what
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashed else None
         self._head = b''
         self.size = 0
 
@@ -134,13 +143,19 @@ class _ModuleSink:
             self._head += chunk[:len(WASM_MAGIC)]
             if not WASM_MAGIC.startswith(self._head[:len(WASM_MAGIC)]):
                 raise ImageFormatError(f'{self._what} is not a WebAssembly module (it lacks the \\0asm magic)')
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         if self._target is not None:
             self._target.write(chunk)
 
-    def finish(self) -> ModuleContent:
+    def finish(self, blob_digest: str | None = None) -> ModuleContent:
+        """What was written; its digest is ``blob_digest`` (verified by the caller) when the sink does not hash."""
         if self._head[:len(WASM_MAGIC)] != WASM_MAGIC:
             raise ImageFormatError(f'{self._what} is not a WebAssembly module (it lacks the \\0asm magic)')
+        if self._hash is None:
+            if blob_digest is None:
+                raise ValueError('a sink that does not hash needs the digest of the blob it wrote')
+            return ModuleContent(digest=blob_digest, size=self.size)
         return ModuleContent(digest='sha256:' + self._hash.hexdigest(), size=self.size)
 
 
@@ -151,7 +166,7 @@ def _copy(stream: t.BinaryIO, sink: _ModuleSink) -> None:
 
 def module_layer(resolved: ResolvedImage, what: str) -> dict[str, t.Any]:
     layer_types = _MODULE_LAYERS[resolved.variant]
-    layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') in layer_types]
+    layers: list[dict[str, t.Any]] = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') in layer_types]
     if len(layers) != 1:
         raise ImageFormatError(f'{what} must have exactly one {" or ".join(sorted(layer_types))} layer, it has {len(layers)}')
     return layers[0]
@@ -194,7 +209,7 @@ def _untyped_oras_module(manifest: dict[str, t.Any], config: t.Any) -> dict[str,
     doubtful: one layer, a ``.wasm`` title, an empty ORAS config. Its bytes then decide, as a tar never starts
     with the Wasm magic.
     """
-    layers = manifest['layers']
+    layers: list[dict[str, t.Any]] = manifest['layers']
     if manifest['config'].get('mediaType') not in _ORAS_CONFIGS or config != {} or len(layers) != 1:
         return None
     title = (layers[0].get('annotations') or {}).get(mt.ANNOTATION_TITLE)
@@ -226,9 +241,10 @@ def _scan_compat(
             peekable = PeekableStream(t.cast(t.BinaryIO, reader))
             stream = t.cast(t.BinaryIO, peekable)
             if peekable.peek(len(WASM_MAGIC)) == WASM_MAGIC:
-                if layer is untyped:
+                if untyped is not None and layer is untyped:
                     # The image's only layer, so nothing else is left to scan.
-                    return _CompatScan(runtime=None, module=_verified_module(reader, stream, target, max_size, what), variant=mt.VARIANT_OCI)
+                    return _CompatScan(runtime=None, module=_verified_module(reader, stream, target, max_size, what, layer['digest']),
+                                      variant=mt.VARIANT_OCI)
                 raise ImageFormatError(
                     f'{what} is labelled {layer["mediaType"]}, but holds a WebAssembly module, not a tar; push the module '
                     f'as a layer of type {mt.WASM_CONTENT_LAYER} (with ORAS: plugin.wasm:{mt.WASM_CONTENT_LAYER})'
@@ -260,12 +276,15 @@ def _runtime_from_annotations(annotations: dict[str, str]) -> RuntimeConfig:
     )
 
 
-def _verified_module(reader: DigestingReader, stream: t.BinaryIO, target: t.BinaryIO | None, max_size: int, what: str) -> ModuleContent:
-    """Copy ``stream`` (``reader``, perhaps with its first bytes already peeked at) into ``target``, checked against the digest."""
-    sink = _ModuleSink(target, max_size, what)
+def _verified_module(
+    reader: DigestingReader, stream: t.BinaryIO, target: t.BinaryIO | None, max_size: int, what: str, blob_digest: str,
+) -> ModuleContent:
+    """Copy ``stream`` (``reader``, perhaps with its first bytes already peeked at) into ``target``, checked against
+    ``blob_digest``, the digest ``reader`` verifies: the whole blob is the module, so that is the module's digest."""
+    sink = _ModuleSink(target, max_size, what, hashed=False)
     _copy(stream, sink)
     reader.verify()
-    return sink.finish()
+    return sink.finish(blob_digest)
 
 
 def _copy_module_layer(
@@ -275,7 +294,7 @@ def _copy_module_layer(
     if layer['size'] > max_size:
         raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
     with source.open_blob(layer, what) as reader:
-        return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what)
+        return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what, layer['digest'])
 
 
 def describe(
@@ -297,7 +316,7 @@ def describe(
     if not isinstance(raw_annotations, dict):
         raise ImageFormatError(f'{what} has annotations that are not an object')
     annotations = {str(key): str(value) for key, value in raw_annotations.items()}
-    config_descriptor = manifest.get('config')
+    config_descriptor = check_descriptor(manifest.get('config'), f'Descriptor of Config of {source.reference}')
     config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
 
     platform = resolved.index_platform
@@ -319,10 +338,7 @@ def describe(
         variant = scan.variant
     else:
         layer = module_layer(resolved, what)
-        if target is None:
-            wasm = ModuleContent(digest=layer['digest'], size=layer['size'])
-        else:
-            wasm = _copy_module_layer(source, layer, target, max_size)
+        wasm = ModuleContent(digest=layer['digest'], size=layer['size']) if target is None else _copy_module_layer(source, layer, target, max_size)
 
     return ImageDescription(
         reference=source.reference,

@@ -18,9 +18,9 @@ import dataclasses
 import json
 import typing as t
 
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RuntimeConfigError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import load_json
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RuntimeConfigError
 
 ENVOY_PROXY = 'envoy_proxy'
 _ABI_KEYS = ('abiVersions', 'abi_versions', 'abi_version')

@@ -11,12 +11,12 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import ContentSource
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, existing_layout
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout_name import LayoutName, is_layout_name, parse_layout_name
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, parse_reference, validate_tag
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import registry_client
 from ansible_collections.wasm.oci.plugins.module_utils._registry.source import RegistrySource
+from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import SignedSource
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,17 @@ class LayoutDigestSource(LayoutSource):
         return next((entry for entry in self.layout.manifests if entry.get('digest') == self.digest), None)
 
 
-def open_source(module: AnsibleModule, requested: RequestedImage, missing_layout_ok: bool = False) -> ContentSource | None:
+@t.overload
+def open_source(module: AnsibleModule, requested: RequestedImage, missing_layout_ok: t.Literal[False] = False) -> SignedSource:
+    ...
+
+
+@t.overload
+def open_source(module: AnsibleModule, requested: RequestedImage, missing_layout_ok: bool) -> SignedSource | None:
+    ...
+
+
+def open_source(module: AnsibleModule, requested: RequestedImage, missing_layout_ok: bool = False) -> SignedSource | None:
     """The content source of ``requested``; None for a missing layout if allowed."""
     name = requested.name
     if isinstance(name, ImageReference):

@@ -28,6 +28,7 @@ import zlib
 
 from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import ByteStream
 
 _GZIP_MAGIC = b'\x1f\x8b'
 _ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
@@ -54,20 +55,23 @@ _PAX_LENGTH = re.compile(rb'([0-9]{1,20}) ')
 _LONG_DIGIT_RUN = re.compile(rb'[0-9]{%d}' % (_MAX_DIGIT_RUN + 1))
 _SPARSE_KEYWORD = b'GNU.sparse.'
 _SKIP_CHUNK = 1024 * 1024
+# How much compressed input a layer is read in; zlib's wbits for a gzip stream (16 + the largest window).
+_INPUT_CHUNK = 1024 * 1024
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
 def build_tar_gzip_layer(files: dict[str, bytes]) -> tuple[bytes, bytes]:
     """Return ``(uncompressed_tar, gzipped_tar)`` holding ``files`` at the layer root, in the order given."""
     tar_buffer = io.BytesIO()
     with tarfile.open(fileobj=tar_buffer, mode='w', format=tarfile.USTAR_FORMAT) as archive:
-        for name in files:
+        for name, content in files.items():
             info = tarfile.TarInfo(name)
-            info.size = len(files[name])
+            info.size = len(content)
             info.mode = _MEMBER_MODE
             info.mtime = _MEMBER_MTIME
             info.uid = info.gid = 0
             info.uname = info.gname = ''
-            archive.addfile(info, io.BytesIO(files[name]))
+            archive.addfile(info, io.BytesIO(content))
     tar_bytes = tar_buffer.getvalue()
     gzip_buffer = io.BytesIO()
     with gzip.GzipFile(filename='', mode='wb', fileobj=gzip_buffer, mtime=0, compresslevel=9) as compressor:
@@ -119,12 +123,77 @@ class PeekableStream:
         return self._head[:size]
 
     def read(self, size: int = -1) -> bytes:
+        """``size`` bytes, fewer only at the end of the stream (tarfile relies on whole header blocks)."""
         if size is None or size < 0:
             chunk, self._head = self._head + self._stream.read(), b''
             return chunk
+        if not self._head:
+            # Nothing peeked at: pass the stream's bytes on as they are, without copying a large chunk twice.
+            chunk = self._stream.read(size)
+            if len(chunk) >= size or not chunk:
+                return chunk
+            self._head = chunk
         chunk = self.peek(size)
         self._head = self._head[len(chunk):]
         return chunk
+
+
+class GzipStream:
+    """The decompressed bytes of a gzip stream, read forward, as ``gzip.GzipFile`` gives them, in large steps.
+
+    GzipFile decompresses 8 KiB of input per step, each through every stream below it (the digest check, the download):
+    for a layer of hundreds of MiB that overhead costs more than inflating. Here zlib reads the gzip framing itself
+    (``wbits=31``: the header, then the CRC-32 and length of each member, which it checks). Like GzipFile (and
+    ``gzip -d``), members that follow each other are read as one stream, and zero bytes after the last member are
+    padding. A stream that ends inside a member raises EOFError; bytes that are not gzip raise zlib.error.
+    Each ``read(size)`` returns at most ``size`` bytes (fewer before the end too), so a bomb is bounded by its reader.
+    """
+
+    def __init__(self, stream: ByteStream) -> None:
+        self._stream = stream
+        self._decompressor = zlib.decompressobj(_GZIP_WBITS)
+        self._pending = b''  # input given to no decompressor yet
+        self._started = False
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b''.join(iter(lambda: self.read(_INPUT_CHUNK), b''))
+        while size and not self._done:
+            decompressor = self._decompressor
+            if decompressor.eof:
+                # What followed the member's end (zlib may also leave it in unconsumed_tail) is for the next one.
+                self._next_member(decompressor.unused_data)
+                continue
+            if decompressor.unconsumed_tail:
+                data = decompressor.decompress(decompressor.unconsumed_tail, size)
+            else:
+                compressed = self._pending or self._stream.read(_INPUT_CHUNK)
+                self._pending = b''
+                if not compressed and not self._started:
+                    self._done = True  # no input at all: no member either, as GzipFile reads it
+                    continue
+                self._started = True
+                # At the end of the input, zlib may still hold output that an earlier size limit kept back.
+                data = decompressor.decompress(compressed, size)
+                if not compressed and not data and not decompressor.eof:
+                    raise EOFError('Compressed file ended before the end-of-stream marker was reached')
+            if data:
+                return data
+        return b''
+
+    def _next_member(self, rest: bytes) -> None:
+        """After a member: the end of the stream, zero padding up to it, or the next member."""
+        while True:
+            rest = rest.lstrip(b'\0')
+            if rest:
+                self._decompressor = zlib.decompressobj(_GZIP_WBITS)
+                self._pending = rest
+                return
+            rest = self._stream.read(_INPUT_CHUNK)
+            if not rest:
+                self._done = True
+                return
 
 
 def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
@@ -132,7 +201,7 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     peekable = PeekableStream(stream)
     head = peekable.peek(4)
     if head.startswith(_GZIP_MAGIC):
-        return t.cast(t.BinaryIO, gzip.GzipFile(fileobj=peekable, mode='rb'))
+        return t.cast(t.BinaryIO, GzipStream(peekable))
     if head.startswith(_ZSTD_MAGIC):
         if dependencies.zstd_reader is None:
             raise dependencies.MissingDependency('zstandard', f'Reading {what}, which is zstd-compressed,')
@@ -140,7 +209,7 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     return t.cast(t.BinaryIO, peekable)
 
 
-_READ_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error) + dependencies.ZSTD_ERRORS
+_READ_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError, zlib.error, *dependencies.ZSTD_ERRORS)
 
 
 def _check_pax_records(data: bytes, what: str) -> None:
@@ -228,7 +297,7 @@ class _CheckedTarInfo(tarfile.TarInfo):
     __slots__ = ()
 
     @classmethod
-    def fromtarfile(cls, archive: tarfile.TarFile) -> tarfile.TarInfo:  # pylint: disable=arguments-renamed  # 'tarfile' is the module
+    def fromtarfile(cls, archive: tarfile.TarFile) -> _CheckedTarInfo:  # pylint: disable=arguments-renamed  # 'tarfile' is the module
         t.cast(_TarStream, archive.fileobj).check_next_header()
         return super().fromtarfile(archive)
 
@@ -236,7 +305,7 @@ class _CheckedTarInfo(tarfile.TarInfo):
 class _MemberReader:
     """A member's stream whose read errors are reported as a broken layer."""
 
-    def __init__(self, stream: t.BinaryIO, what: str) -> None:
+    def __init__(self, stream: ByteStream, what: str) -> None:
         self._stream = stream
         self._what = what
 
@@ -271,7 +340,8 @@ def scan_layer(stream: t.BinaryIO, what: str, wanted: t.Collection[str], max_siz
         archive = tarfile.TarFile(fileobj=t.cast(t.IO[bytes], layer), mode='r', tarinfo=_CheckedTarInfo)
         while (member := archive.next()) is not None:
             # tarfile keeps every member it has read; a layer of millions of empty files must not fill memory.
-            archive.members.clear()
+            # The list is TarFile's undocumented attribute (getmembers() would read the whole layer), so typeshed lacks it.
+            archive.members.clear()  # type: ignore[attr-defined]
             if _escapes_root(member.name):
                 raise ImageFormatError(f'{what} has a member {member.name!r} whose path escapes the layer root; refusing it')
             basename = posixpath.basename(member.name.rstrip('/'))

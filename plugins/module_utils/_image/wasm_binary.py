@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmModuleError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import sha256_digest
 
 WASM_MAGIC = b'\0asm'
 _MODULE_VERSION = b'\x01\x00\x00\x00'

@@ -109,7 +109,7 @@ class CopyCounts:
 def manifest_media_type(document: dict[str, t.Any], descriptor: dict[str, t.Any]) -> str:
     """The media type a manifest is stored under: its own, else its descriptor's, else what its shape says (image-spec
     1.0.0 documents, such as wasm-to-oci's, have no mediaType)."""
-    media_type = document.get('mediaType') or descriptor.get('mediaType')
+    media_type: str | None = document.get('mediaType') or descriptor.get('mediaType')
     if media_type:
         return media_type
     return mt.OCI_INDEX if 'manifests' in document and 'layers' not in document else mt.OCI_MANIFEST

@@ -33,11 +33,11 @@ def file_sha256_digest(path: str) -> str:
     return 'sha256:' + hasher.hexdigest()
 
 
-def validate_digest(digest: str, what: str) -> str:
+def validate_digest(digest: object, what: str) -> str:
     """Return ``digest`` if it is a well-formed sha256 digest, else raise naming ``what``."""
     if not isinstance(digest, str) or not SHA256_DIGEST.fullmatch(digest):
         # A hostile document may hold megabytes here: show a short string, else only what kind of value it is.
-        short = isinstance(digest, (int, float, type(None))) or isinstance(digest, str) and len(digest) <= _SHOWN_LIMIT
+        short = isinstance(digest, (int, float, type(None))) or (isinstance(digest, str) and len(digest) <= _SHOWN_LIMIT)
         shown = repr(digest) if short else f'of type {type(digest).__name__}'
         raise ImageFormatError(f'{what} has digest {shown}, which is not of the form sha256:<64 lowercase hex digits>')
     return digest
@@ -48,6 +48,13 @@ def canonical_json(value: t.Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(',', ':'), ensure_ascii=False, allow_nan=False).encode('utf-8')
 
 
+class ByteStream(t.Protocol):
+    """What a reader reads from: a file, an HTTP response body, a decompressor, or another reader."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """At most ``size`` bytes (all that is left when negative); b'' at the end."""
+
+
 class DigestingReader:
     """Wrap a binary stream, hashing and counting what passes through.
 
@@ -55,7 +62,7 @@ class DigestingReader:
     blob is checked while it streams instead of after it has been held in memory.
     """
 
-    def __init__(self, stream: t.BinaryIO, expected_digest: str, expected_size: int | None, what: str) -> None:
+    def __init__(self, stream: ByteStream, expected_digest: str, expected_size: int | None, what: str) -> None:
         self._stream = stream
         self._hash = hashlib.sha256()
         self._expected_digest = expected_digest

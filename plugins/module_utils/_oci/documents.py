@@ -30,7 +30,9 @@ _PLATFORM_LIST_FIELDS = ('os.features', 'features')
 
 
 class ContentSource(t.Protocol):
-    reference: str
+    @property
+    def reference(self) -> str:
+        """The image as messages name it; read-only, so frozen dataclasses are sources too."""
 
     def root_descriptor(self) -> dict[str, t.Any] | None:
         """The descriptor the reference names, or None when it names nothing."""

@@ -15,10 +15,10 @@ import os
 import shutil
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.small_file import read_small_file
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import atomic_writer, write_atomically
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import LayoutError
+from ansible_collections.wasm.oci.plugins.module_utils._common.small_file import read_small_file
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest, validate_digest
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import load_json, read_small_blob
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout_name import LAYOUT_TRANSPORT, LayoutName
 from ansible_collections.wasm.oci.plugins.module_utils._oci.media_types import ANNOTATION_REF_NAME, OCI_INDEX
@@ -88,7 +88,8 @@ class OciLayout:
         digest = validate_digest(descriptor.get('digest'), what)
         path = self.blob_path(digest)
         try:
-            stream = open(path, 'rb')
+            # Opened outside `with` so that only open()'s OSError reads as a missing blob; `with stream` closes it.
+            stream = open(path, 'rb')  # noqa: SIM115
         except OSError as exc:
             raise LayoutError(f'{what} {digest} is missing from OCI layout {self.path}: {exc.strerror}') from None
         with stream:
@@ -221,7 +222,7 @@ class LayoutSink:
     def __enter__(self) -> LayoutSink:
         return self
 
-    def __exit__(self, *exc_info: t.Any) -> bool:
+    def __exit__(self, *exc_info: t.Any) -> bool | None:
         return self._creation.__exit__(*exc_info)
 
     def _writable(self) -> OciLayout:

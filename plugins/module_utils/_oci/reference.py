@@ -15,8 +15,8 @@ import dataclasses
 import ipaddress
 import re
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import SHA256_DIGEST
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import SHA256_DIGEST
 
 DOCKER_HUB = 'docker.io'
 DOCKER_HUB_ALIASES = frozenset({'docker.io', 'index.docker.io', 'registry-1.docker.io'})

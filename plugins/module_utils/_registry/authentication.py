@@ -29,7 +29,7 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 def basic_authorization(credentials: Credentials) -> str:
-    pair = f'{credentials.username}:{credentials.password}'.encode('utf-8')
+    pair = f'{credentials.username}:{credentials.password}'.encode()
     return 'Basic ' + base64.b64encode(pair).decode('ascii')
 
 
@@ -105,7 +105,7 @@ class Authentication:
         try:
             answer = json.loads(data.decode('utf-8'))
             token = answer.get('token') or answer.get('access_token')
-        except (UnicodeDecodeError,) + JSON_ERRORS:
+        except (UnicodeDecodeError, *JSON_ERRORS):
             token = None
         return check_token(token, f'{operation} failed: {service}')
 

@@ -18,7 +18,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text impor
 
 # Runs a command with the given standard input; returns (exit code, stdout, stderr).
 # Modules pass AnsibleModule.run_command so helpers run the way Ansible runs commands.
-CommandRunner = t.Callable[[t.List[str], str], t.Tuple[int, str, str]]
+CommandRunner = t.Callable[[list[str], str], tuple[int, str, str]]
 
 _DOCKER_HUB_KEYS = ('https://index.docker.io/v1/', 'index.docker.io', 'docker.io', 'registry-1.docker.io')
 

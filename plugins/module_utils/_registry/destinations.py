@@ -42,7 +42,7 @@ METADATA_NAMES = frozenset({
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits (NAT64), so 64:ff9b::a9fe:a9fe is 169.254.169.254.
 _NAT64 = ipaddress.ip_network('64:ff9b::/96')
 
-Resolver = t.Callable[[str, int], t.List[str]]
+Resolver = t.Callable[[str, int], list[str]]
 
 
 class RefusedDestination(RegistryError):

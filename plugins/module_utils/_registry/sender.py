@@ -161,13 +161,13 @@ class Sender:
                 raise deadline_error(operation, deadline) from None
             raise
         finally:
-            if hasattr(data, 'close'):
+            if data is not None and hasattr(data, 'close'):
                 data.close()
         return Reply(response, deadline, operation)
 
     def _backoff(self, attempt: int) -> float:
         """A wait before another try: growing, but never longer than 10s or the timeout."""
-        return min(0.5 * 2 ** attempt, _MAX_BACKOFF, self.timeout)
+        return min(0.5 * 2.0 ** attempt, _MAX_BACKOFF, self.timeout)
 
     def _retry_delay(self, reply: Reply, attempt: int) -> float:
         retry_after = reply.headers.get('Retry-After', '')

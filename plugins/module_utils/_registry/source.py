@@ -9,8 +9,8 @@ import contextlib
 import dataclasses
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import parse_json_document
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 

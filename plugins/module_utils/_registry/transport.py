@@ -12,6 +12,7 @@ hand it to the deadline of the request being sent on their thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import socket
@@ -27,6 +28,7 @@ DEADLINE_TIMEOUTS = 2
 MIN_RATE = 16 * 1024  # bytes per second
 # What is kept of a body that is only read for a message or a token.
 SMALL_BODY_LIMIT = 64 * 1024
+SEND_BLOCK_SIZE = 1024 * 1024
 
 TRANSPORT_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) if requests else ()
 # What parsing a JSON body a registry sent, and looking into it, may raise: the body may be any shape, or nested deep.
@@ -75,12 +77,10 @@ class Deadline:
 
 
 def _shut_down(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed
         # socket.socket's own shutdown, also for a TLS socket: the peer sees no close_notify, and a
         # read blocked in another thread wakes up with end of file.
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
 
 
 def _watch(sock: t.Any) -> None:
@@ -91,7 +91,14 @@ def _watch(sock: t.Any) -> None:
 
 def _watched(connection_class: type) -> type:
     """``connection_class`` handing its socket to the deadline of the request being sent on its thread."""
-    class WatchedConnection(connection_class):  # type: ignore[valid-type,misc]
+    # mypy cannot check a class whose base is chosen at run time (urllib3's HTTP or HTTPS connection).
+    class WatchedConnection(connection_class):  # type: ignore[misc]
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            # Request bodies (blob uploads) are read and sent this much at a time: 8 or 16 KiB by default, which for a
+            # large blob costs more in calls through the digest check than the upload itself.
+            kwargs.setdefault('blocksize', SEND_BLOCK_SIZE)
+            super().__init__(*args, **kwargs)
+
         def connect(self) -> None:
             super().connect()
             _watch(self.sock)
@@ -107,7 +114,7 @@ def _watched(connection_class: type) -> type:
     return WatchedConnection
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _watched_pools() -> dict[str, type]:
     """Pool classes for http and https whose connections are watched (built once requests is known to exist)."""
     class WatchedHTTPPool(urllib3.HTTPConnectionPool):
@@ -170,7 +177,7 @@ class Body:
             return b''
         try:
             # Bodies are asked for without content encoding: decoding would let a small body grow without bound.
-            data = self._raw.read(size, decode_content=False)
+            data: bytes = self._raw.read(size, decode_content=False)
         except TRANSPORT_ERRORS as exc:
             self._check_deadline()
             raise RegistryError(f'{self._operation} failed: the connection broke while reading the body: '
@@ -216,7 +223,7 @@ class Reply:
         """The small body as JSON, for an error code; None when it cannot be read or parsed."""
         try:
             return json.loads(self.small_body().decode('utf-8'))
-        except (RegistryError, UnicodeDecodeError) + JSON_ERRORS:
+        except (RegistryError, UnicodeDecodeError, *JSON_ERRORS):
             return None
 
     def close(self) -> None:

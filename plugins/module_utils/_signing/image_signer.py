@@ -11,6 +11,7 @@ signatures differ each time, so comparing bytes would add a layer on every run).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import typing as t
 
@@ -65,15 +66,15 @@ def sign_image(client: RegistryClient, key: SigningKey, annotations: dict[str, s
                              'the signature tag (or sign a new image) first')
 
     payload = build_payload(repository_name(reference), image.digest, annotations)
-    layers = stored.layers + [signature_layer(payload, sign_payload(key, payload))]
-    outcome = SigningOutcome(True, image.digest, tag, before, before + [layers[-1]['digest']])
+    layers = [*stored.layers, signature_layer(payload, sign_payload(key, payload))]
+    outcome = SigningOutcome(True, image.digest, tag, before, [*before, layers[-1]['digest']])
     if check_mode:
         return outcome
     manifest, config = signature_image(layers)
     for blob in (payload, config):
         digest = sha256_digest(blob)
         if not client.has_blob(digest, len(blob)):
-            client.upload_blob(digest, len(blob), lambda data=blob: io.BytesIO(data))
+            client.upload_blob(digest, len(blob), functools.partial(io.BytesIO, blob))
     client.put_manifest(tag, mt.OCI_MANIFEST, manifest)
     return outcome
 

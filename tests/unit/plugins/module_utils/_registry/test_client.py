@@ -11,7 +11,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._registry import client as client_module
 from ansible_collections.wasm.oci.tests.unit.plugins.module_utils._registry.scripted_registry import (
     DIGEST,
     PASSWORD,
@@ -89,3 +90,53 @@ def test_a_refused_upload_location_fails_the_push_at_once() -> None:
     assert 'state' not in str(caught.value)
     assert sleeps == []
     assert [method for method, _url, _headers in session.sent] == ['POST', 'POST']
+
+
+class _RecordingStream(io.BytesIO):
+    """A blob whose reads are recorded by size."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads.append(-1 if size is None else size)
+        return super().read(size)
+
+
+def _chunked_upload(monkeypatch: pytest.MonkeyPatch, blob: _RecordingStream, size: int) -> list[tuple[str, bytes]]:
+    """Upload ``blob`` declared as ``size`` bytes in chunks of 16 (over a threshold of 10); the PATCHes as sent, read
+    5 bytes at a time as an HTTP library sends a body."""
+    monkeypatch.setattr(client_module, 'CHUNKED_UPLOAD_THRESHOLD', 10)
+    monkeypatch.setattr(client_module, '_UPLOAD_CHUNK', 16)
+    patches: list[tuple[str, bytes]] = []
+
+    def then(method: str, url: str, headers: t.Mapping[str, str]) -> FakeResponse:
+        return FakeResponse(url, {'POST': 202, 'PATCH': 202}.get(method, 201), {'Location': f'{url.partition("?")[0]}?_state=next'})
+
+    client, session, _sleeps = make_client(basic_registry(then))
+    answer = session.request
+
+    def reading(method: str, url: str, *, headers: dict[str, str], **kwargs: t.Any) -> FakeResponse:
+        body = kwargs.get('data')
+        if method == 'PATCH' and body is not None and headers.get('Authorization'):
+            assert len(body) == int(headers['Content-Length'])
+            patches.append((headers['Content-Range'], b''.join(iter(lambda: body.read(5), b''))))
+        return answer(method, url, headers=headers, **kwargs)
+
+    session.request = reading  # type: ignore[method-assign]
+    client.upload_blob(DIGEST, size, lambda: blob)
+    return patches
+
+
+def test_a_chunk_is_streamed_while_it_is_sent_not_read_into_memory_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytes(range(40))
+    blob = _RecordingStream(data)
+    patches = _chunked_upload(monkeypatch, blob, len(data))
+    assert patches == [('0-15', data[:16]), ('16-31', data[16:32]), ('32-39', data[32:])]
+    assert max(blob.reads) <= 5, 'read as the body is sent, never a whole chunk at once'
+
+
+def test_a_blob_shorter_than_declared_fails_its_chunked_upload(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ImageFormatError, match='the blob ended 10 bytes before its declared size'):
+        _chunked_upload(monkeypatch, _RecordingStream(bytes(30)), 40)

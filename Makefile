@@ -74,7 +74,8 @@ integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm $(FILTERS)/alwa
 # Not a test: the collection measured against skopeo, the ORAS SDK and the physical floor, per byte
 # (benchmarks/transfer.py) and per host (benchmarks/hosts.py); the numbers go to benchmarks/results.json.
 bench: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
-	BENCH_PLACEHOLDER
+	$(ANSIBLE_ENV) PYTHONPATH=$(LINKED_COLLECTIONS) $(BIN)/python benchmarks/transfer.py --results benchmarks/results.json
+	$(ANSIBLE_ENV) PYTHONPATH=$(LINKED_COLLECTIONS) $(BIN)/python benchmarks/hosts.py --results benchmarks/results.json --filter $(SAMPLE_FILTER)
 
 clean:
 	rm -rf $(BUILD) tests/output

@@ -243,8 +243,8 @@ def _scan_compat(
             if peekable.peek(len(WASM_MAGIC)) == WASM_MAGIC:
                 if untyped is not None and layer is untyped:
                     # The image's only layer, so nothing else is left to scan.
-                    return _CompatScan(runtime=None, module=_verified_module(reader, stream, target, max_size, what, layer['digest']),
-                                      variant=mt.VARIANT_OCI)
+                    whole = _verified_module(reader, stream, target, max_size, what, layer['digest'])
+                    return _CompatScan(runtime=None, module=whole, variant=mt.VARIANT_OCI)
                 raise ImageFormatError(
                     f'{what} is labelled {layer["mediaType"]}, but holds a WebAssembly module, not a tar; push the module '
                     f'as a layer of type {mt.WASM_CONTENT_LAYER} (with ORAS: plugin.wasm:{mt.WASM_CONTENT_LAYER})'

@@ -21,6 +21,7 @@ description:
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.envoy_confirmation
+  - wasm.oci.envoy_host
 attributes:
   check_mode:
     support: full
@@ -34,22 +35,6 @@ attributes:
 requirements:
   - PyYAML on the host, only to read a YAML bootstrap given in O(bootstrap_path).
 options:
-  config_dir:
-    description: Directory of the ECDS files (C(ecds/)), the lock and the record of unconfirmed files.
-    type: path
-    required: true
-  wasm_dir:
-    description:
-      - Directory of the modules, stored as C(<sha256>.wasm). A filter's module is C(<wasm_dir>/<sha256>.wasm) of its image.
-    type: path
-    required: true
-  bootstrap_path:
-    description:
-      - Envoy's bootstrap. Without O(managed_bootstrap) it is the user's own and never written; it must take each
-        present filter from its ECDS file. A filter it does not take yet gets its ECDS file written (harmless while
-        nothing references it), then the task fails with the exact entry to paste, and what to do next.
-      - Defaults to C(<config_dir>/envoy.yaml).
-    type: path
   filters:
     description:
       - Every Wasm filter of this Envoy, in the order of the filter chain, present or absent.
@@ -122,7 +107,11 @@ options:
     description: Internal, set by the action plugin; modules it sent, by store path.
     type: dict
   managed_bootstrap:
-    description: Write the bootstrap at O(bootstrap_path), with one listener running the filters, from files.
+    description:
+      - Write the bootstrap at O(bootstrap_path), with one listener running the filters, from files.
+      - Without it the bootstrap is the user's own and never written; it must take each present filter from its ECDS
+        file. A filter it does not take yet gets its ECDS file written (harmless while nothing references it), then the
+        task fails with the exact entry to paste, and what to do next.
     type: dict
     suboptions:
       node_id:

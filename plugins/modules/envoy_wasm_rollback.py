@@ -29,6 +29,7 @@ description:
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.envoy_confirmation
+  - wasm.oci.envoy_host
 attributes:
   check_mode:
     support: full
@@ -40,20 +41,6 @@ attributes:
       - A line per filter names the image before and after, and one per C(.previous) copy says it is removed. Each
         ECDS file follows, with configuration and environment values redacted.
 options:
-  config_dir:
-    description:
-      - Directory of the ECDS files (C(ecds/)), the lock and the record of unconfirmed files, as given to
-        M(wasm.oci.envoy_wasm_filters) (C(envoy_filter_config_dir) in the envoy_filter role).
-    type: path
-    default: /etc/envoy
-  wasm_dir:
-    description: Directory of the modules, as given to M(wasm.oci.envoy_wasm_filters).
-    type: path
-    default: /var/lib/envoy/wasm
-  bootstrap_path:
-    description:
-      - Envoy's bootstrap, only read, to find the running Envoy. Defaults to C(<config_dir>/envoy.yaml).
-    type: path
   names:
     description:
       - The filters to roll back, by name. Default, every filter that has a C(.previous).
@@ -164,14 +151,11 @@ msg:
   sample: "Rolled back: add_header"
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import confirmation_argument_spec
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import Paths
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.parameters import confirmation_argument_spec, host_paths_argument_spec, paths_from
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.rollback import Rollback, RollbackSettings
 
 
@@ -182,8 +166,7 @@ class EnvoyRollback:
 
     def run(self) -> dict:
         params = self.params
-        paths = Paths(params['config_dir'], params['bootstrap_path'] or os.path.join(params['config_dir'], 'envoy.yaml'), params['wasm_dir'])
-        settings = RollbackSettings(paths=paths, names=params['names'], admin_address=params['admin_address'],
+        settings = RollbackSettings(paths=paths_from(params), names=params['names'], admin_address=params['admin_address'],
                                     verify_timeout=params['verify_timeout'], health_check=HealthCheck.from_params(params['health_check']))
         outcome = Rollback(settings, self.module.check_mode).run()
         for warning in outcome.warnings:
@@ -197,9 +180,7 @@ class EnvoyRollback:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            config_dir=dict(type='path', default='/etc/envoy'),
-            wasm_dir=dict(type='path', default='/var/lib/envoy/wasm'),
-            bootstrap_path=dict(type='path'),
+            **host_paths_argument_spec(),
             names=dict(type='list', elements='str'),
             **confirmation_argument_spec(),
         ),

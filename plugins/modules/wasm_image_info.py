@@ -33,25 +33,11 @@ extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.attributes.actiongroup_registry
   - wasm.oci.attributes.info_module
+  - wasm.oci.image_source
   - wasm.oci.local_layout
   - wasm.oci.registry
   - wasm.oci.signatures
 options:
-  name:
-    description:
-      - The image, as C(registry/repository[:tag]) or C(registry/repository@sha256:<manifest digest>). Mutually exclusive
-        with O(layout).
-      - An image in a local OCI layout, written as skopeo does, C(oci:<layout path>:<tag>) or
-        C(oci:<layout path>@sha256:<digest>), stands for O(layout) and O(tag); the registry options are then not used.
-    type: str
-  platform:
-    description:
-      - When the reference names an index, the platform of the image to describe, as C(os/architecture[/variant]),
-        for example V(wasi/wasm) or V(linux/arm64).
-      - By default the C(wasi)/C(wasm) image is chosen; else, as docker does, the image for the platform of the
-        machine the module runs on (C(linux) and its architecture, for example V(linux/amd64)); else the only image of
-        the index. Attestation manifests are never chosen.
-    type: str
   max_size:
     description:
       - Largest module, largest decompressed layer, and largest sum of the tar layers' sizes, in bytes, that the
@@ -213,7 +199,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE, describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._image.source import open_source, requested_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.source import IMAGE_SOURCE_CHOICE, image_source_argument_spec, open_source, requested_image
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
 from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import trust_from, verification_argument_spec, verified_signatures
 
@@ -241,16 +227,13 @@ class WasmImageInfo:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str'),
-            layout=dict(type='path'),
-            tag=dict(type='str', default='latest'),
-            platform=dict(type='str'),
+            **image_source_argument_spec(),
             max_size=dict(type='int', default=DEFAULT_MAX_SIZE),
             **registry_argument_spec(),
             **verification_argument_spec(),
         ),
-        mutually_exclusive=[('name', 'layout')],
-        required_one_of=[('name', 'layout')],
+        mutually_exclusive=IMAGE_SOURCE_CHOICE,
+        required_one_of=IMAGE_SOURCE_CHOICE,
         required_together=REGISTRY_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )

@@ -27,6 +27,7 @@ description:
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.attributes.actiongroup_registry
+  - wasm.oci.image_source
   - wasm.oci.local_layout
   - wasm.oci.registry
   - wasm.oci.signatures
@@ -42,14 +43,6 @@ attributes:
   diff_mode:
     support: none
 options:
-  name:
-    description:
-      - The image, as C(registry/repository[:tag]) or C(registry/repository@sha256:<manifest digest>). A digest pins the
-        manifest. Mutually exclusive with O(layout).
-      - An image in a local OCI layout, written as skopeo does, C(oci:<layout path>:<tag>) or
-        C(oci:<layout path>@sha256:<digest>) (of a manifest or index that the layout's C(index.json) lists), stands for
-        O(layout) and O(tag); the registry options are then not used.
-    type: str
   pull_policy:
     description:
       - V(always) asks the source for the image on every run, and downloads the module only when O(dest) does not hold
@@ -70,14 +63,6 @@ options:
       - Path of the module file to write.
     type: path
     required: true
-  platform:
-    description:
-      - When the reference names an index, the platform of the image to pull, as C(os/architecture[/variant]), for
-        example V(wasi/wasm) or V(linux/arm64).
-      - By default the C(wasi)/C(wasm) image is chosen; else, as docker does, the image for the platform of the machine
-        the module runs on (C(linux) and its architecture); else the only image of the index. Attestation manifests
-        are never chosen.
-    type: str
   sha256:
     description:
       - Expected sha256 digest of the module bytes (not of the manifest), with or without the C(sha256:) prefix.
@@ -133,17 +118,6 @@ EXAMPLES = r"""
     tag: "1.0.0"
     dest: /etc/envoy/wasm/add_header.wasm
 
-- name: The same image, named the way skopeo names it
-  wasm.oci.wasm_image_pull:
-    name: oci:/srv/wasm/layout:1.0.0
-    dest: /etc/envoy/wasm/add_header.wasm
-
-- name: Keep a pinned image without asking the registry when the file holds it (the default for a digest)
-  wasm.oci.wasm_image_pull:
-    name: registry.example.com/filters/add_header@sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
-    pull_policy: if_not_present
-    dest: /etc/envoy/wasm/add_header.wasm
-
 - name: Pull a filter only if the CI key signed exactly this image
   wasm.oci.wasm_image_pull:
     name: registry.example.com/filters/add_header:1.0.0
@@ -151,18 +125,6 @@ EXAMPLES = r"""
     verify_keys:
       - /etc/wasm-oci/ci-signing.pub
     verify_identity: true
-
-- name: Registry options for every module that talks to a registry, at once
-  module_defaults:
-    group/wasm.oci.registry:
-      ca_path: /etc/pki/internal-ca.pem
-      username: deploy
-      password: "{{ registry_password }}"
-  block:
-    - name: Pull a filter with those options
-      wasm.oci.wasm_image_pull:
-        name: registry.internal/filters/add_header:1.0.0
-        dest: /etc/envoy/wasm/add_header.wasm
 """
 
 RETURN = r"""
@@ -272,7 +234,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._image.pull import PULL_POLICIES, existing_image, present_image, pull_module, pull_policy
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import DEFAULT_MAX_SIZE
-from ansible_collections.wasm.oci.plugins.module_utils._image.source import open_source, requested_image
+from ansible_collections.wasm.oci.plugins.module_utils._image.source import IMAGE_SOURCE_CHOICE, image_source_argument_spec, open_source, requested_image
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec
 from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import trust_from, verification_argument_spec, verified_signatures
 
@@ -323,20 +285,17 @@ class WasmImagePuller:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str'),
+            **image_source_argument_spec(),
             pull_policy=dict(type='str', choices=list(PULL_POLICIES)),
-            layout=dict(type='path'),
-            tag=dict(type='str', default='latest'),
             dest=dict(type='path', required=True),
-            platform=dict(type='str'),
             sha256=dict(type='str'),
             max_size=dict(type='int', default=DEFAULT_MAX_SIZE),
             force=dict(type='bool', default=False),
             **registry_argument_spec(),
             **verification_argument_spec(),
         ),
-        mutually_exclusive=[('name', 'layout')],
-        required_one_of=[('name', 'layout')],
+        mutually_exclusive=IMAGE_SOURCE_CHOICE,
+        required_one_of=IMAGE_SOURCE_CHOICE,
         required_together=REGISTRY_REQUIRED_TOGETHER,
         add_file_common_args=True,
         supports_check_mode=True,

@@ -1,7 +1,8 @@
 # Copyright (c) 2026, wasm.oci contributors
 # Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
 # SPDX-License-Identifier: BSD-2-Clause
-"""envoy_wasm_filters' parameters turned into the settings of one run, each checked with a message that says what to fix."""
+"""envoy_wasm_filters' parameters turned into the settings of one run, each checked with a message that says what to fix,
+and the options every module that changes an Envoy shares."""
 
 from __future__ import annotations
 
@@ -45,11 +46,24 @@ def envoy_binary(name: str | None, find_on_path: t.Callable[[str], str | None]) 
     return found
 
 
-def settings_from(params: dict[str, t.Any], find_on_path: t.Callable[[str], str | None]) -> Settings:
+def host_paths_argument_spec() -> dict[str, t.Any]:
+    """Where one Envoy's files are, the same for every module that changes an Envoy (doc fragment wasm.oci.envoy_host)."""
+    return dict(
+        config_dir=dict(type='path', default='/etc/envoy'),
+        wasm_dir=dict(type='path', default='/var/lib/envoy/wasm'),
+        bootstrap_path=dict(type='path'),
+    )
+
+
+def paths_from(params: dict[str, t.Any]) -> Paths:
     config_dir = params['config_dir']
+    return Paths(config_dir, params['bootstrap_path'] or os.path.join(config_dir, 'envoy.yaml'), params['wasm_dir'])
+
+
+def settings_from(params: dict[str, t.Any], find_on_path: t.Callable[[str], str | None]) -> Settings:
     managed = params['managed_bootstrap']
     return Settings(
-        paths=Paths(config_dir, params['bootstrap_path'] or os.path.join(config_dir, 'envoy.yaml'), params['wasm_dir']),
+        paths=paths_from(params),
         filters=params['filters'],
         host_pulls=params['host_pulls'],
         controller_pulls=params['controller_pulls'],
@@ -84,9 +98,7 @@ def confirmation_argument_spec() -> dict[str, t.Any]:
 def argument_spec() -> dict[str, t.Any]:
     """envoy_wasm_filters' argument spec, beside the code that turns the parameters into settings."""
     return dict(
-        config_dir=dict(type='path', required=True),
-        wasm_dir=dict(type='path', required=True),
-        bootstrap_path=dict(type='path'),
+        **host_paths_argument_spec(),
         filters=dict(type='list', elements='dict', required=True, mutually_exclusive=[('image', 'module')], options=dict(
             name=dict(type='str', required=True),
             state=dict(type='str', default='present', choices=list(FILTER_STATES)),
@@ -116,5 +128,4 @@ def argument_spec() -> dict[str, t.Any]:
         show_config=dict(type='bool', default=False),
         mode=dict(type='raw', default='0640'),
         group=dict(type='str'),
-
     )

@@ -42,6 +42,20 @@ class RequestedImage:
         return self.name.digest
 
 
+# With image_source_argument_spec(): a module reads an image named one way or the other.
+IMAGE_SOURCE_CHOICE = [('name', 'layout')]
+
+
+def image_source_argument_spec() -> dict[str, t.Any]:
+    """The options requested_image() reads (doc fragments wasm.oci.image_source and wasm.oci.local_layout)."""
+    return dict(
+        name=dict(type='str'),
+        layout=dict(type='path'),
+        tag=dict(type='str', default='latest'),
+        platform=dict(type='str'),
+    )
+
+
 def requested_image(params: dict[str, t.Any]) -> RequestedImage:
     tag = validate_tag(params['tag'])
     name = params['name']

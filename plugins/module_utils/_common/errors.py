@@ -49,3 +49,14 @@ class SigningKeyError(WasmOciError):
 
 class SignatureError(WasmOciError):
     """A cosign signature or signature payload that is malformed, or images that fail verification."""
+
+
+class MissingDependency(WasmOciError):
+    """A Python package this task needs is not installed on the host that runs it (the optional_* files guard them)."""
+
+    def __init__(self, package: str, needed_for: str) -> None:
+        super().__init__(
+            f'{needed_for} needs the Python package {package} on the host that runs the task: install it for the '
+            f'Python that Ansible uses there (pip install {package}, or the python3-{package.lower()} system package)'
+        )
+        self.package = package

@@ -14,7 +14,6 @@ import json
 import os
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import HAS_YAML, yaml
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     TYPED_EXTENSION_CONFIG_TYPE_URL,
@@ -22,6 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import (
     module_files,
     referenced_ecds_paths,
 )
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.optional_yaml import HAS_YAML, yaml
 
 PREVIOUS_SUFFIX = '.previous'
 ECDS_SUFFIX = '.yaml'

@@ -13,7 +13,6 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import require_requests
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import InvalidReferenceError
 from ansible_collections.wasm.oci.plugins.module_utils._image.source import LayoutDigestSource
 from ansible_collections.wasm.oci.plugins.module_utils._oci.copy import ContentSink
@@ -22,6 +21,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.layout_name import L
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import DEFAULT_TAG, ImageReference, parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, connect, registry_argument_spec
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import require_requests
 from ansible_collections.wasm.oci.plugins.module_utils._registry.sink import RegistrySink
 from ansible_collections.wasm.oci.plugins.module_utils._registry.source import RegistrySource
 from ansible_collections.wasm.oci.plugins.module_utils._signing.image_signatures import SignedSource

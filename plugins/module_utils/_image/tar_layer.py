@@ -26,8 +26,8 @@ import tarfile
 import typing as t
 import zlib
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, MissingDependency
+from ansible_collections.wasm.oci.plugins.module_utils._image import optional_zstd
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import ByteStream
 
 _GZIP_MAGIC = b'\x1f\x8b'
@@ -203,13 +203,13 @@ def _decompressed(stream: t.BinaryIO, what: str) -> t.BinaryIO:
     if head.startswith(_GZIP_MAGIC):
         return t.cast(t.BinaryIO, GzipStream(peekable))
     if head.startswith(_ZSTD_MAGIC):
-        if dependencies.zstd_reader is None:
-            raise dependencies.MissingDependency('zstandard', f'Reading {what}, which is zstd-compressed,')
-        return dependencies.zstd_reader(t.cast(t.BinaryIO, peekable))
+        if optional_zstd.zstd_reader is None:
+            raise MissingDependency('zstandard', f'Reading {what}, which is zstd-compressed,')
+        return optional_zstd.zstd_reader(t.cast(t.BinaryIO, peekable))
     return t.cast(t.BinaryIO, peekable)
 
 
-_READ_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError, zlib.error, *dependencies.ZSTD_ERRORS)
+_READ_ERRORS: tuple[type[Exception], ...] = (tarfile.TarError, EOFError, OSError, zlib.error, *optional_zstd.ZSTD_ERRORS)
 
 
 def _check_pax_records(data: bytes, what: str) -> None:

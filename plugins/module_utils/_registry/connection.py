@@ -10,11 +10,11 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import require_requests
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.wasm.oci.plugins.module_utils._registry.credentials import CommandRunner, Credentials, lookup_credentials
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import require_requests
 from ansible_collections.wasm.oci.plugins.module_utils._registry.sender import RegistryOptions
 
 DEFAULT_TIMEOUT = 30.0

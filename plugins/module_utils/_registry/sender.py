@@ -17,9 +17,9 @@ import time
 import typing as t
 import urllib.parse
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import requests
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry.destinations import Destinations, Origin, RefusedDestination
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests
 from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import exception_text
 from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import (
     TRANSPORT_ERRORS,

@@ -19,8 +19,8 @@ import socket
 import threading
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import requests, urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests, urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import exception_text
 
 # A request may take this many times the timeout, plus the time its body needs at MIN_RATE.

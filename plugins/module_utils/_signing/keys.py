@@ -14,9 +14,9 @@ import hashlib
 import re
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies as deps
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SigningKeyError
 from ansible_collections.wasm.oci.plugins.module_utils._common.small_file import read_small_file
+from ansible_collections.wasm.oci.plugins.module_utils._signing import optional_cryptography as deps
 
 # A PEM P-256 key is a few hundred bytes; a larger file is not a key (or is a file given by mistake).
 KEY_FILE_LIMIT = 64 * 1024

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies as deps
+from ansible_collections.wasm.oci.plugins.module_utils._signing import optional_cryptography as deps
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import SigningKey
 
 

@@ -15,10 +15,10 @@ import binascii
 import dataclasses
 import typing as t
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies as deps
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SignatureError, SigningKeyError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.media_types import ANNOTATION_COSIGN_SIGNATURE
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import ImageReference, names_repository, repository_name
+from ansible_collections.wasm.oci.plugins.module_utils._signing import optional_cryptography as deps
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import VerificationKey
 from ansible_collections.wasm.oci.plugins.module_utils._signing.simple_signing import parse_payload, signature_tag
 

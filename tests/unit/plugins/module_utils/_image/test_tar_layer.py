@@ -15,8 +15,8 @@ import zlib
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, MissingDependency
+from ansible_collections.wasm.oci.plugins.module_utils._image import optional_zstd
 from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import GzipStream, build_tar_gzip_layer, scan_layer
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import TarEntry, gzip_bytes, proxy_module, tar_bytes
 
@@ -203,15 +203,15 @@ def test_gzip_stream_reads_the_compressed_stream_in_large_steps() -> None:
 
 def test_scan_reads_zstd_when_the_python_supports_it() -> None:
     zstandard = pytest.importorskip('zstandard')
-    if dependencies.zstd_reader is None:
+    if optional_zstd.zstd_reader is None:
         pytest.skip('tar_layer found no zstd implementation')
     layer = zstandard.ZstdCompressor().compress(tar_bytes([('plugin.wasm', MODULE)]))
     assert _scan(layer) == {'plugin.wasm': (len(MODULE), MODULE)}
 
 
 def test_zstd_without_support_is_refused_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dependencies, 'zstd_reader', None)
-    with pytest.raises(dependencies.MissingDependency, match='which is zstd-compressed, needs the Python package zstandard') as caught:
+    monkeypatch.setattr(optional_zstd, 'zstd_reader', None)
+    with pytest.raises(MissingDependency, match='which is zstd-compressed, needs the Python package zstandard') as caught:
         _scan(b'\x28\xb5\x2f\xfd' + b'\0' * 64)
     assert WHAT in str(caught.value)
     assert 'pip install zstandard' in str(caught.value)

@@ -14,8 +14,8 @@ import tarfile
 import pytest
 from hypothesis import given, strategies as st
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
+from ansible_collections.wasm.oci.plugins.module_utils._image import optional_zstd
 from ansible_collections.wasm.oci.plugins.module_utils._image.tar_layer import scan_layer
 from ansible_collections.wasm.oci.tests.unit.property_support import PARSER_SETTINGS, bounded_memory_outcome, mutated
 
@@ -96,7 +96,7 @@ def test_any_gzipped_tar_bytes_are_scanned_or_refused(data: bytes) -> None:
     _check(data)
 
 
-@pytest.mark.skipif(dependencies.zstd_reader is None or importlib.util.find_spec('zstandard') is None,
+@pytest.mark.skipif(optional_zstd.zstd_reader is None or importlib.util.find_spec('zstandard') is None,
                     reason='needs zstandard to write zstd layers and a zstd implementation to read them')
 @PARSER_SETTINGS
 @given(LAYERS, st.integers(0, 8))

@@ -14,9 +14,9 @@ import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.dependencies import urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry import transport
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import SMALL_BODY_LIMIT, Body, Deadline, Reply, deadline_seconds, new_session
 
 

@@ -13,8 +13,8 @@ import typing as t
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.wasm.oci.plugins.module_utils._common import dependencies
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import SigningKeyError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import MissingDependency, SigningKeyError
+from ansible_collections.wasm.oci.plugins.module_utils._signing import optional_cryptography
 from ansible_collections.wasm.oci.plugins.module_utils._signing.keys import KEY_FILE_LIMIT, load_private_key, load_public_key
 from ansible_collections.wasm.oci.tests.unit.cosign_vectors import vector_path
 from ansible_collections.wasm.oci.tests.unit.signing_fixtures import PASSPHRASE, ed25519_key, p256_key, p384_key, private_pem, public_pem
@@ -129,8 +129,8 @@ def test_messages_never_show_key_material() -> None:
 
 
 def test_without_cryptography_the_package_to_install_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dependencies, 'HAS_CRYPTOGRAPHY', False)
-    with pytest.raises(dependencies.MissingDependency, match='Signing or verifying images needs the Python package cryptography'):
+    monkeypatch.setattr(optional_cryptography, 'HAS_CRYPTOGRAPHY', False)
+    with pytest.raises(MissingDependency, match='Signing or verifying images needs the Python package cryptography'):
         load_public_key(str(vector_path('cosign.pub')), 'verify_keys[0]')
 
 

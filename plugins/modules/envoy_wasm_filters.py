@@ -99,12 +99,13 @@ options:
       - Results of M(wasm.oci.wasm_image_pull) run on the controller, as registered (C(image) and C(dest) as in
         O(host_pulls), with C(dest) on the controller), such as the images the envoy_filter role pulls once for all hosts
         or takes from a local OCI layout there.
-      - The action plugin sends the host only the modules it lacks, then they are stored as with O(host_pulls).
+      - The action plugin sends the host the modules these pulls just downloaded (C(changed)) with the run, and the
+        others only when the host lacks them; they are stored as with O(host_pulls).
     type: list
     elements: dict
     default: []
   uploaded_modules:
-    description: Internal, set by the action plugin; modules it sent, by store path.
+    description: Internal, set by the action plugin; where on the host the modules it sent are, by module digest.
     type: dict
   managed_bootstrap:
     description:

@@ -45,7 +45,7 @@ class Settings:
     host_pulls: list[dict[str, t.Any]]
     # wasm_image_pull results whose dest is on the controller: the action plugin sends the modules this host lacks.
     controller_pulls: list[dict[str, t.Any]]
-    # Modules the action plugin sent from the controller: their temporary host paths, by store path.
+    # Modules the action plugin sent from the controller: their temporary host paths, by module digest.
     uploads: dict[str, str]
     managed: ManagedBootstrap | None
     admin_address: str
@@ -191,7 +191,7 @@ class Deployment(HostChange[Outcome]):
             path, digest = report['module'], report.get('module_digest')
             if not digest or os.path.exists(path) or digest not in sources:
                 continue
-            source = self.settings.uploads.get(path) or sources[digest]
+            source = self.settings.uploads.get(digest) or sources[digest]
             if source is None:
                 missing.append({'path': path, 'digest': digest})
             elif not self.check_mode:

@@ -234,8 +234,17 @@ def test_modules_pulled_on_the_controller_are_asked_for_then_stored_from_the_upl
     assert caught.value.missing == [{'path': run.module, 'digest': run.digest}]
     assert not os.path.exists(paths.ecds('a'))
     assert not os.path.exists(run.module)
-    outcome = run.set(uploads={run.module: str(uploaded)})()
+    outcome = run.set(uploads={run.digest: str(uploaded)})()
     assert outcome.stored_modules == [run.module]
+    assert os.path.exists(paths.ecds('a'))
+
+
+def test_a_module_sent_with_the_first_run_is_stored_without_asking(run: Run, paths: Paths, tmp_path: pathlib.Path) -> None:
+    uploaded = tmp_path / 'upload.wasm'
+    os.rename(run.module, uploaded)
+    run.set(host_pulls=[], controller_pulls=[dict(run.settings.host_pulls[0], dest='/controller/pulled.wasm', changed=True)],
+            uploads={run.digest: str(uploaded)})
+    assert run().stored_modules == [run.module]
     assert os.path.exists(paths.ecds('a'))
 
 

@@ -10,6 +10,7 @@ import stat
 
 import pytest
 
+from ansible_collections.wasm.oci.plugins.module_utils._common import atomic_file
 from ansible_collections.wasm.oci.plugins.module_utils._common.atomic_file import DEFAULT_FILE_MODE, atomic_writer, write_atomically
 
 
@@ -74,6 +75,38 @@ def test_atomic_writer_streams_several_writes(tmp_path: pathlib.Path) -> None:
         stream.write(b'two')
         assert not target.exists()
     assert target.read_bytes() == b'one two'
+
+
+def test_a_large_file_starts_its_disk_writes_every_step_and_keeps_every_byte(tmp_path: pathlib.Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[tuple[int, int, int]] = []
+    real_fadvise = os.posix_fadvise
+
+    def recording_fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        started.append((offset, length, advice))
+        real_fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(atomic_file, 'WRITEBACK_STEP', 1000)
+    monkeypatch.setattr(os, 'posix_fadvise', recording_fadvise)
+    target = tmp_path / 'large.bin'
+    chunks = [bytes([index]) * 600 for index in range(7)]
+    with atomic_writer(str(target)) as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+    assert target.read_bytes() == b''.join(chunks)
+    assert started == [(0, 1200, os.POSIX_FADV_DONTNEED), (1200, 1200, os.POSIX_FADV_DONTNEED), (2400, 1200, os.POSIX_FADV_DONTNEED)]
+
+
+def test_a_filesystem_that_refuses_the_writeback_hint_still_gets_the_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refusing_fadvise(fd: int, offset: int, length: int, advice: int) -> None:
+        raise OSError(22, 'Invalid argument')
+
+    monkeypatch.setattr(atomic_file, 'WRITEBACK_STEP', 10)
+    monkeypatch.setattr(os, 'posix_fadvise', refusing_fadvise)
+    target = tmp_path / 'file.bin'
+    with atomic_writer(str(target)) as stream:
+        stream.write(b'x' * 100)
+    assert target.read_bytes() == b'x' * 100
 
 
 def test_temp_file_lives_beside_the_target_until_the_end(tmp_path: pathlib.Path) -> None:

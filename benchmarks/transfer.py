@@ -15,9 +15,7 @@ Method (everything on loopback, under one temporary directory that is removed at
 2. **Pull**, per variant and size, after one untimed GET that warms the registry's page cache, ``--runs`` rounds of
    every client in turn (A B C ... A B C ...), each into an empty directory:
 
-   * ``wasm_image_pull`` through Ansible (``ansible localhost -m``), timed spawn to exit; for the oci images of the
-     smallest and the largest size only: what Ansible adds to the library is its start-up, the same for any image (the
-     library rows show what the variant and the size cost), and at every size it would take a third of the time;
+   * ``wasm_image_pull`` through Ansible (``ansible localhost -m``), timed spawn to exit;
    * the library: the functions the module calls, in the order it calls them (``present_image``,
      ``existing_image``, ``pull_module``);
    * ``skopeo copy docker://... dir:...``, spawn to exit;
@@ -27,11 +25,13 @@ Method (everything on loopback, under one temporary directory that is removed at
      sha256, gunzipped with zlib, the tar headers walked to ``plugin.wasm``, which is hashed, written and fsynced
      (the least a verified compat pull can do: the module's digest is not in the manifest).
 
-   The library, ORAS and the floors run each in a fresh interpreter and time themselves after their imports. Peak
-   RSS is each run's own (a small launcher spawns it and reads ``RUSAGE_CHILDREN``), beside the baseline: an
-   interpreter that only imports what the library run imports.
+   The library, ORAS and the floors run each in a new process and time themselves (wall and CPU): a zygote per kind
+   that has made the run's imports forks one child per run (the imports, half a second each time, are not measured
+   anyway). Peak RSS is each run's own (from wait4: with what the child shares with its zygote), beside the baseline:
+   a child of the library's zygote that does nothing. The CLIs are spawned by a small launcher that reads
+   ``RUSAGE_CHILDREN``.
 3. **Push** of the same layouts, the same way, each run to a repository of its own: ``wasm_image_push`` through
-   Ansible (the same images as for the pull), the library (``head_manifest`` then ``push``, as the module does, after describing the image),
+   Ansible, the library (``head_manifest`` then ``push``, as the module does, after describing the image),
    ``skopeo copy oci:LAYOUT:TAG docker://...`` and the ORAS SDK (``push`` of the module file, or of the compat
    layer, with its media type). Each push must upload: Distribution links a blob into a new repository only after an
    upload or a cross-repository ``mount``. No client here is given a repository to mount from, and skopeo, which as
@@ -39,9 +39,15 @@ Method (everything on loopback, under one temporary directory that is removed at
    in a user namespace of its own without a writable cache directory. The access log proves it afterwards: every
    repository got its blobs by completed uploads, and no request asked for a mount.
 4. **No-op re-runs**, counted (not timed) in the registry's access log: a pull into a dest that holds the image
-   already (the library and Ansible, both variants; pull policy ``always``, the default for a tag, and
+   already (both variants through the library, oci also through Ansible; pull policy ``always``, the default for a tag, and
    ``if_not_present``), and a push of a tag the registry has already. Requests, bytes of blob downloads, uploads.
    Without ``verify_keys``: signatures are always read from the registry.
+
+At the smallest size every client runs (Ansible for the oci variant); above it only what a target compares: for a
+pull the library and its floor (oci: with and without fsync; compat: the compat floor), for a push the library and
+skopeo (PULL_COMPARED, PUSH_COMPARED). The other clients would double the time, and what they add does not depend on
+the size or the variant (Ansible's start-up, two seconds a run) or is not the collection's (skopeo's and the ORAS SDK's
+transfers). ``--every-size`` runs them all.
 
 It prints one table per part and the targets of issue 12 with their verdict, and writes the key ``"transfer"`` of
 ``--results`` (the other top-level keys belong to other scripts and are kept).
@@ -50,8 +56,8 @@ It prints one table per part and the targets of issue 12 with their verdict, and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
+import gc
 import hashlib
 import http.client
 import json
@@ -60,8 +66,10 @@ import pathlib
 import random
 import resource
 import shutil
+import subprocess
 import sys
 import time
+import traceback
 import typing as t
 import urllib.parse
 import zlib
@@ -86,6 +94,11 @@ PULL_FLOOR_RATIO = 1.1
 RSS_ABOVE_BASELINE_MIB = 64
 NOOP_PULL_REQUESTS = 1
 NOOP_PUSH_REQUESTS = 1
+# Above the smallest size only what a target compares runs (the library with its floor, or with skopeo): the other
+# clients would double the time, and what they add is the same at every size (Ansible's start-up) or not ours (skopeo's
+# and the ORAS SDK's pulls). --every-size runs every client at every size.
+PULL_COMPARED = {'oci': ('library', 'floor_fsync', 'floor_no_fsync'), 'compat': ('library', 'compat_floor')}
+PUSH_COMPARED = ('library', 'skopeo')
 
 # -- children: each measured run is a fresh interpreter running one of these ----------------------------------------
 
@@ -259,23 +272,63 @@ CHILDREN: dict[str, t.Callable[..., dict[str, t.Any]]] = {
 }
 
 
-def run_child(kind: str, arguments: str) -> None:
-    """Child mode: import what the operation needs, time only the operation (wall and CPU), print the result as JSON."""
-    keywords = json.loads(arguments)
-    if kind.startswith('oras-'):
-        import oras.provider  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
-    elif kind.startswith(('library-', 'baseline')):
-        import_library()
-    cpu_start, start = _cpu_seconds(), time.perf_counter()
-    result = CHILDREN[kind](**keywords)
-    result['seconds'] = time.perf_counter() - start
-    result['cpu_seconds'] = _cpu_seconds() - cpu_start
-    print(json.dumps(result))
-
-
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+# Which zygote forks each kind of child: the library's, the ORAS SDK's, or a plain interpreter's (the floors).
+ZYGOTE_OF = {
+    'baseline': 'library', 'library-pull': 'library', 'library-push': 'library',
+    'oras-pull': 'oras', 'oras-push': 'oras',
+    'floor-pull': 'plain', 'compat-floor-pull': 'plain',
+}
+
+
+def run_zygote(group: str) -> None:
+    """Zygote mode: make the imports of ``group``'s children once, then fork one child per request read from stdin.
+
+    A child is a new process as an exec'd one is (its peak RSS, from wait4, counts what it shares with the zygote, the
+    baseline), but it starts in a millisecond instead of the half second the imports take, a minute over a whole
+    run. The child times its operation itself; the zygote answers one JSON line per request.
+    """
+    if group == 'library':
+        import_library()
+    elif group == 'oras':
+        import oras.provider  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    gc.freeze()  # a child's collections then leave the zygote's objects alone: fewer copy-on-write faults
+    print(json.dumps({'ready': group}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        read_end, write_end = os.pipe()
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            _run_forked(request, write_end)
+        os.close(write_end)
+        with os.fdopen(read_end, encoding='utf-8') as stream:
+            text = stream.read()
+        usage = os.wait4(pid, 0)[2]
+        reply = {'result': json.loads(text) if text else {'error': 'the child died'}, 'maxrss_kib': usage.ru_maxrss,
+                 'process_seconds': time.perf_counter() - start}
+        print(json.dumps(reply), flush=True)
+
+
+def _run_forked(request: dict[str, t.Any], result_fd: int) -> t.NoReturn:
+    """In a forked child: run the request, write its result (or error) to ``result_fd``, exit without cleanup."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # stdout is the zygote's answer channel
+    try:
+        cpu_start, start = _cpu_seconds(), time.perf_counter()
+        result = CHILDREN[request['kind']](**request['keywords'])
+        result['seconds'] = time.perf_counter() - start
+        result['cpu_seconds'] = _cpu_seconds() - cpu_start
+    except BaseException:  # reported to the parent, which fails the run  # pylint: disable=broad-exception-caught
+        result = {'error': traceback.format_exc()}
+    with os.fdopen(result_fd, 'w', encoding='utf-8') as stream:
+        json.dump(result, stream)
+    os._exit(0)
 
 
 # -- images -----------------------------------------------------------------------------------------------------------
@@ -351,7 +404,7 @@ class Bench:
     """Runs the measured clients against the registry; each case returns a Measurement of one run."""
 
     def __init__(self, bench: t.Any, root: pathlib.Path, registry: t.Any, collections: pathlib.Path, clients: t.Sequence[str] | None,
-                 sizes: t.Sequence[int]) -> None:
+                 sizes: t.Sequence[int], every_size: bool) -> None:
         self.bench = bench  # the _bench package
         self.sizes = sizes
         self.host = registry.host
@@ -360,18 +413,54 @@ class Bench:
         self.scratch.mkdir()
         self.environment = bench.ansible_environment(collections, PYTHONPATH=str(collections))
         self.clients = clients
+        self.every_size = every_size
         self.pushes = 0
+        self.zygotes: dict[str, subprocess.Popen] = {}
 
     def only(self, cases: dict[str, t.Callable[[], t.Any]]) -> dict[str, t.Callable[[], t.Any]]:
         """``cases`` without the clients that ``--clients`` leaves out."""
         return {name: case for name, case in cases.items() if self.clients is None or name in self.clients}
 
     def child(self, kind: str, **keywords: t.Any) -> tuple[t.Any, dict[str, t.Any]]:
-        """A fresh interpreter running ``kind``: its Measurement (the seconds it timed itself) and its result."""
-        command = [sys.executable, str(pathlib.Path(__file__).resolve()), '--child', kind, json.dumps(keywords)]
-        done = self.bench.run_measured(command, env=self.environment, timeout=CHILD_TIMEOUT)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        return dataclasses.replace(done.measurement, seconds=result['seconds'], cpu_seconds=result['cpu_seconds']), result
+        """A new process running ``kind``, forked by its zygote: its Measurement (the seconds and CPU it timed itself,
+        its peak RSS, fork to exit) and its result."""
+        zygote = self._zygote(ZYGOTE_OF[kind])
+        assert zygote.stdin is not None
+        assert zygote.stdout is not None
+        zygote.stdin.write(json.dumps({'kind': kind, 'keywords': keywords}) + '\n')
+        zygote.stdin.flush()
+        line = zygote.stdout.readline()
+        if not line:
+            raise RuntimeError(f'the {ZYGOTE_OF[kind]} zygote ended (exit {zygote.poll()}); its log is {self.scratch.parent / "zygotes.log"}')
+        reply = json.loads(line)
+        result = reply['result']
+        if 'error' in result:
+            raise RuntimeError(f'{kind} {keywords} failed:\n{result["error"]}')
+        return self.bench.Measurement(result['seconds'], reply['maxrss_kib'], reply['process_seconds'], result['cpu_seconds']), result
+
+    def _zygote(self, group: str) -> subprocess.Popen:
+        zygote = self.zygotes.get(group)
+        if zygote is None:
+            log = (self.scratch.parent / 'zygotes.log').open('a', encoding='utf-8')  # pylint: disable=consider-using-with
+            zygote = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).resolve()), '--zygote', group], env=self.environment,  # pylint: disable=consider-using-with
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+            self.zygotes[group] = zygote
+            assert zygote.stdout is not None
+            if json.loads(zygote.stdout.readline() or '{}').get('ready') != group:
+                raise RuntimeError(f'the {group} zygote did not start; its log is {log.name}')
+        return zygote
+
+    def close(self) -> None:
+        """End the zygotes: they exit when their input ends."""
+        for zygote in self.zygotes.values():
+            if zygote.stdin:
+                zygote.stdin.close()
+            try:
+                zygote.wait(10)
+            except subprocess.TimeoutExpired:
+                zygote.kill()
+                zygote.wait()
+        self.zygotes.clear()
 
     def process(self, command: list[str], *, namespace_uid: int | None = None, **environment: str) -> t.Any:
         """A whole CLI process: its Measurement, spawn to exit."""
@@ -426,11 +515,9 @@ class Bench:
 
         cases = {'ansible': ansible, 'library': library, 'skopeo': skopeo, 'oras': oras, 'floor_fsync': floor,
                  'floor_no_fsync': floor_no_fsync}
-        if not self.through_ansible(image):
-            del cases['ansible']
         if image.variant == 'compat':
             cases['compat_floor'] = compat_floor
-        return cases
+        return self.chosen(image, cases, PULL_COMPARED[image.variant])
 
     def push_cases(self, image: Image) -> dict[str, t.Callable[[], t.Any]]:
         def ansible() -> t.Any:
@@ -450,15 +537,17 @@ class Bench:
             return self.child('oras-push', target=f'{self.fresh_repository(image, "oras")}:{TAG}', path=str(image.upload_path),
                               media_type=image.blob_media_type)[0]
 
-        cases = {'ansible': ansible, 'library': library, 'skopeo': skopeo, 'oras': oras}
-        if not self.through_ansible(image):
-            del cases['ansible']
-        return cases
+        return self.chosen(image, {'ansible': ansible, 'library': library, 'skopeo': skopeo, 'oras': oras}, PUSH_COMPARED)
 
-    def through_ansible(self, image: Image) -> bool:
-        """Whether the module runs through Ansible too: oci images of the smallest and the largest size. What Ansible adds
-        to the library is its own start-up, the same for any image; at every size it would cost a third of the time."""
-        return image.variant == 'oci' and image.size_mib in (min(self.sizes), max(self.sizes))
+    def chosen(self, image: Image, cases: dict[str, t.Callable[[], t.Any]], compared: t.Collection[str]) -> dict[str, t.Callable[[], t.Any]]:
+        """Every case at the smallest size, Ansible for the oci variant only, or every case with ``--every-size``; else
+        those a target compares. Then ``--clients``."""
+        if not self.every_size:
+            if image.size_mib != min(self.sizes):
+                cases = {name: case for name, case in cases.items() if name in compared}
+            elif image.variant != 'oci':
+                cases = {name: case for name, case in cases.items() if name != 'ansible'}
+        return self.only(cases)
 
 
 def summarize_case(bench: t.Any, measurements: list[t.Any], module_size: int) -> dict[str, t.Any]:
@@ -479,15 +568,14 @@ def measure_pulls(runner: Bench, images: list[Image], runs: int) -> dict[str, t.
     results: dict[str, t.Any] = {}
     for image in images:
         cases = runner.pull_cases(image)
-        cases['floor_no_fsync']()  # warms the registry's page cache for this blob
-        samples = runner.bench.alternate(runner.only(cases), runs, warmups=0)
+        runner.child('floor-pull', url=f'http://{runner.host}/v2/{image.repository}/blobs/{image.blob_digest}', digest=image.blob_digest,
+                     dest=str(runner.empty_directory('warm') / 'blob'), fsync=False)  # the registry's page cache holds the blob now
+        samples = runner.bench.alternate(cases, runs, warmups=0)
         rows = {name: summarize_case(runner.bench, values, image.module_size) for name, values in samples.items()}
-        floor = rows['floor_fsync']['seconds']['median'] if 'floor_fsync' in rows else float('nan')
-        for row in rows.values():
-            row['ratio_to_floor_fsync'] = row['seconds']['median'] / floor
-        if 'compat_floor' in rows:
-            for row in rows.values():
-                row['ratio_to_compat_floor'] = row['seconds']['median'] / rows['compat_floor']['seconds']['median']
+        for floor in ('floor_fsync', 'compat_floor'):
+            if floor in rows:
+                for row in rows.values():
+                    row[f'ratio_to_{floor}'] = row['seconds']['median'] / rows[floor]['seconds']['median']
         results.setdefault(image.variant, {})[str(image.size_mib)] = rows
         progress = ', '.join(f'{name} {row["seconds"]["median"]:.2f} s' for name, row in rows.items())
         print(f'  pull {image.variant} {image.size_mib} MiB: {progress}', flush=True)
@@ -515,12 +603,12 @@ def measure_pushes(runner: Bench, images: list[Image], runs: int) -> dict[str, t
     results: dict[str, t.Any] = {}
     for image in images:
         mark = runner.access_log.mark()
-        samples = runner.bench.alternate(runner.only(runner.push_cases(image)), runs, warmups=0)
+        samples = runner.bench.alternate(runner.push_cases(image), runs, warmups=0)
         rows = {name: summarize_case(runner.bench, values, image.module_size) for name, values in samples.items()}
         check_uploads(runner, mark, image)
-        skopeo = rows['skopeo']['seconds']['median'] if 'skopeo' in rows else float('nan')
-        for row in rows.values():
-            row['ratio_to_skopeo'] = row['seconds']['median'] / skopeo
+        if 'skopeo' in rows:
+            for row in rows.values():
+                row['ratio_to_skopeo'] = row['seconds']['median'] / rows['skopeo']['seconds']['median']
         results.setdefault(image.variant, {})[str(image.size_mib)] = rows
         progress = ', '.join(f'{name} {row["seconds"]["median"]:.2f} s' for name, row in rows.items())
         print(f'  push {image.variant} {image.size_mib} MiB: {progress}', flush=True)
@@ -561,11 +649,13 @@ def count_noops(runner: Bench, images: list[Image]) -> list[dict[str, t.Any]]:
 
         counted('first pull', variant, 'library', library_pull)
         counted('no-op pull (always)', variant, 'library', library_pull)
-        counted('no-op pull (always)', variant, 'ansible', ansible_pull)
+        if variant == 'oci':  # the module calls the library counted above; Ansible adds no request
+            counted('no-op pull (always)', variant, 'ansible', ansible_pull)
         counted('no-op pull (if_not_present)', variant, 'library', functools.partial(library_pull, 'if_not_present'))
         counted('first push', variant, 'library', library_push)
         counted('no-op push', variant, 'library', library_push)
-        counted('no-op push', variant, 'ansible', ansible_push)
+        if variant == 'oci':
+            counted('no-op push', variant, 'ansible', ansible_push)
     return rows
 
 
@@ -682,21 +772,24 @@ def parse_arguments() -> argparse.Namespace:
                         help='module sizes in MiB, comma-separated (default 16,64,256)')
     parser.add_argument('--parts', type=lambda text: tuple(text.split(',')), default=PARTS,
                         help='what to measure, comma-separated: pull,push,noop (default: all)')
+    parser.add_argument('--every-size', action='store_true',
+                        help='every client at every size (about twice as long); by default above the smallest size only the '
+                             'clients a target compares')
     parser.add_argument('--clients', type=lambda text: tuple(text.split(',')), default=None,
                         help='only these clients, comma-separated: ansible,library,skopeo,oras,floor_fsync,floor_no_fsync,compat_floor')
     parser.add_argument('--collections', type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[1] / '.build' / 'linked',
                         help='the ANSIBLE_COLLECTIONS_PATH (and PYTHONPATH) holding wasm.oci')
-    parser.add_argument('--child', nargs=2, metavar=('KIND', 'JSON'), help=argparse.SUPPRESS)
+    parser.add_argument('--zygote', choices=sorted(set(ZYGOTE_OF.values())), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    if arguments.child is None and arguments.runs < 5:
+    if arguments.zygote is None and arguments.runs < 5:
         parser.error('--runs must be at least 5')
     return arguments
 
 
 def main() -> None:
     arguments = parse_arguments()
-    if arguments.child:
-        run_child(*arguments.child)
+    if arguments.zygote:
+        run_zygote(arguments.zygote)
         return
     import _bench  # pylint: disable=import-outside-toplevel
 
@@ -711,7 +804,8 @@ def main() -> None:
         print(f'building and pushing {len(arguments.sizes) * len(VARIANTS)} images ...', flush=True)
         images = build_images(workspace.root, registry.host, arguments.sizes)
         print(f'  ready after {time.monotonic() - started:.0f} s', flush=True)
-        runner = Bench(_bench, workspace.root, registry, arguments.collections, arguments.clients, arguments.sizes)
+        runner = Bench(_bench, workspace.root, registry, arguments.collections, arguments.clients, arguments.sizes, arguments.every_size)
+        workspace.stops.append(runner.close)
         results['baseline_rss_mib'] = measure_baseline(runner, 3)
         results['pull'] = measure_pulls(runner, images, arguments.runs) if 'pull' in arguments.parts else {}
         results['push'] = measure_pushes(runner, images, arguments.runs) if 'push' in arguments.parts else {}

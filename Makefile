@@ -72,10 +72,12 @@ integration: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm $(FILTERS)/alwa
 		$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=30 tests/integration
 
 # Not a test: the collection measured against skopeo, the ORAS SDK and the physical floor, per byte
-# (benchmarks/transfer.py) and per host (benchmarks/hosts.py); the numbers go to benchmarks/results.json.
+# (benchmarks/transfer.py) and per host (benchmarks/hosts.py); the numbers go to benchmarks/results.json,
+# and from there into the tables of docs/performance.md.
 bench: deps $(SAMPLE_FILTER) $(FILTERS)/add_header_v2.wasm
 	$(ANSIBLE_ENV) PYTHONPATH=$(LINKED_COLLECTIONS) $(BIN)/python benchmarks/transfer.py --results benchmarks/results.json
 	$(ANSIBLE_ENV) PYTHONPATH=$(LINKED_COLLECTIONS) $(BIN)/python benchmarks/hosts.py --results benchmarks/results.json --filter $(SAMPLE_FILTER)
+	$(BIN)/python benchmarks/performance_doc.py --results benchmarks/results.json --page docs/performance.md
 
 clean:
 	rm -rf $(BUILD) tests/output

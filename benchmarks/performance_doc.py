@@ -35,6 +35,7 @@ PUSH_ROWS = {
     'oras': 'ORAS SDK push',
     'ansible': '`wasm_image_push` through Ansible [process]',
 }
+FLAT_REQUESTS = 'the registry requests of an update do not grow with the hosts'
 HOST_RUNS = {'noop': 'A no-op role run', 'two_tasks': 'B stat + uri', 'update': 'C update'}
 
 
@@ -61,17 +62,23 @@ def _pull_ratio(variant: str, library: dict[str, t.Any]) -> str:
 def transfer_block(everything: dict[str, t.Any]) -> list[str]:
     results = everything['transfer']
     machine = results['machine']
-    lines = [(f'One run of `benchmarks/transfer.py`: {machine["cpus"]} CPUs, load average {machine["load_1min"]:.1f} at the start and '
-             f'{results["load_1min_after"]:.1f} at the end, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, '
-             f'{results["seconds"]:.0f} s in all. Seconds are the median of {results["runs"]} runs (minimum and maximum in the JSON file); '
-             '[process] rows are timed from spawn to exit, the others after their imports. The ratio row compares the library with '
-             'its floor (oci: the floor with fsync; compat: the compat floor).'), '']
+    heading = (
+        f'One run of `benchmarks/transfer.py`: {machine["cpus"]} CPUs, load average {machine["load_1min"]:.1f} at the start and '
+        f'{results["load_1min_after"]:.1f} at the end, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, '
+        f'{results["seconds"]:.0f} s in all. Seconds are the median of {results["runs"]} runs (minimum and maximum in the JSON file); '
+        '[process] rows are timed from spawn to exit, the others after their imports. The ratio row compares the library with '
+        'its floor (oci: the floor with fsync; compat: the compat floor).'
+    )
+    lines = [heading, '']
     lines += _transfer_table(results['pull'], PULL_ROWS, _pull_ratio)
     baseline = results['baseline_rss_mib']['median']
     above = [cases['library']['peak_rss_mib']['median'] - baseline for sizes in results['pull'].values() for cases in sizes.values()]
-    lines += ['', (f'Peak RSS of a library pull: {min(above):.0f} to {max(above):.0f} MiB above the {baseline:.0f} MiB of an interpreter that '
-              'made the same imports, at every size.'), '', ('The push, each run to a new repository, every blob uploaded; the ratio row '
-              'compares the library with `skopeo copy`:'), '']
+    memory = (
+        f'Peak RSS of a library pull: {min(above):.0f} to {max(above):.0f} MiB above the {baseline:.0f} MiB of an interpreter that '
+        'made the same imports, at every size.'
+    )
+    push = 'The push, each run to a new repository, every blob uploaded; the ratio row compares the library with `skopeo copy`:'
+    lines += ['', memory, '', push, '']
     lines += _transfer_table(results['push'], PUSH_ROWS,
                              lambda variant, library: f'{library["ratio_to_skopeo"]:.2f}x' if 'ratio_to_skopeo' in library else '')
     lines += ['', 'Requests of first runs and no-op re-runs, counted in the registry access log:', '']
@@ -87,17 +94,20 @@ def hosts_block(everything: dict[str, t.Any]) -> list[str]:
     results = everything['hosts']
     machine = results['machine']
     sizes = [results['sizes'][key] for key in sorted(results['sizes'], key=int)]
-    lines = [(f'One run of `benchmarks/hosts.py`: {machine["cpus"]} CPUs, load average {machine["load_1min"]:.1f} at the start and '
-             f'{results["load_1min_after"]:.1f} at the end, ansible-core {machine["ansible_core"]}, {results["total_seconds"]:.0f} s in all; '
-             f'medians of {results["runs"]} rounds of A B C.'), '']
+    heading = (
+        f'One run of `benchmarks/hosts.py`: {machine["cpus"]} CPUs, load average {machine["load_1min"]:.1f} at the start and '
+        f'{results["load_1min_after"]:.1f} at the end, ansible-core {machine["ansible_core"]}, {results["total_seconds"]:.0f} s in all; '
+        f'medians of {results["runs"]} rounds of A B C.'
+    )
+    lines = [heading, '']
     rows = []
     for size in sizes:
         for name, label in HOST_RUNS.items():
             run = size[name]
             seconds = run['seconds']
             ratio = '' if name == 'two_tasks' else f'**{seconds["median"] / size["two_tasks"]["seconds"]["median"]:.2f}**'
-            modules = f'{run["module_executions_per_host"]:g}' + (f' (+{run["controller_module_executions"]:g} on the controller)'
-                                                                   if run['controller_module_executions'] else '')
+            on_controller = f' (+{run["controller_module_executions"]:g} on the controller)' if run['controller_module_executions'] else ''
+            modules = f'{run["module_executions_per_host"]:g}{on_controller}'
             rows.append([str(size['hosts']), label, f'{seconds["median"]:.2f}', f'{seconds["min"]:.2f}', f'{seconds["max"]:.2f}', ratio,
                          f'{run["cpu_seconds"]:.1f}', f'{run["module_cpu_seconds"]:.1f}', modules, f'{run["module_cpu_seconds_per_host"]:.2f}'])
     lines += _table(['hosts', 'run', 'median s', 'min', 'max', 'x B', 'CPU s', 'of it in modules', 'modules per host',
@@ -110,8 +120,7 @@ def hosts_block(everything: dict[str, t.Any]) -> list[str]:
     lines += ['', 'The targets of issue 12 in this run:', '',
               f'- {"met" if verdicts["noop_within_1.6x"] else "**not met**"}: a no-op run within {results["targets"]["noop_ratio"]}x of B',
               f'- {"met" if verdicts["update_within_2.2x"] else "**not met**"}: an update within {results["targets"]["update_ratio"]}x of B',
-              (f'- {"met" if verdicts["controller_requests_flat"] else "**not met**"}: with `pull_on: controller` the registry requests '
-              'of an update do not grow with the hosts')]
+              f'- {"met" if verdicts["controller_requests_flat"] else "**not met**"}: with `pull_on: controller` {FLAT_REQUESTS}']
     return lines
 
 
@@ -123,8 +132,11 @@ def total_block(everything: dict[str, t.Any]) -> list[str]:
     transfer, hosts = everything['transfer']['seconds'], everything['hosts']['total_seconds']
     total = transfer + hosts
     verdict = 'met' if total < BENCH_LIMIT_SECONDS else '**not met**'
-    return [(f'`transfer.py` {transfer:.0f} s and `hosts.py` {hosts:.0f} s: {total / 60:.1f} minutes in all, in the runs above '
-            f'({verdict}: under {BENCH_LIMIT_SECONDS // 60} minutes on this two-core machine).')]
+    sentence = (
+        f'`transfer.py` {transfer:.0f} s and `hosts.py` {hosts:.0f} s: {total / 60:.1f} minutes in all, in the runs above '
+        f'({verdict}: under {BENCH_LIMIT_SECONDS // 60} minutes on this two-core machine).'
+    )
+    return [sentence]
 
 
 BLOCKS = {'transfer': transfer_block, 'hosts': hosts_block, 'total': total_block}

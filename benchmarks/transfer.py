@@ -445,7 +445,8 @@ class Bench:
         zygote = self.zygotes.get(group)
         if zygote is None:
             log = (self.scratch.parent / 'zygotes.log').open('a', encoding='utf-8')  # pylint: disable=consider-using-with
-            zygote = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).resolve()), '--zygote', group], env=self.environment,  # pylint: disable=consider-using-with
+            command = [sys.executable, str(pathlib.Path(__file__).resolve()), '--zygote', group]
+            zygote = subprocess.Popen(command, env=self.environment,  # pylint: disable=consider-using-with
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
             self.zygotes[group] = zygote
             assert zygote.stdout is not None

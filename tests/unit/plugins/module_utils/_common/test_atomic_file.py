@@ -77,8 +77,9 @@ def test_atomic_writer_streams_several_writes(tmp_path: pathlib.Path) -> None:
     assert target.read_bytes() == b'one two'
 
 
-def test_a_large_file_starts_its_disk_writes_every_step_and_keeps_every_byte(tmp_path: pathlib.Path,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_large_file_starts_its_disk_writes_every_step_and_keeps_every_byte(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     started: list[tuple[int, int, int]] = []
     real_fadvise = os.posix_fadvise
 

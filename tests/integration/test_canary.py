@@ -58,19 +58,6 @@ TRAPPING_FILTER = """\
 """
 
 
-class LocalEnvoy(Envoy):
-    """The harness's Envoy with a base ID Envoy picks itself, so that several run side by side in this process."""
-
-    def __init__(self, binary: pathlib.Path, bootstrap: pathlib.Path, log: pathlib.Path, admin_port: int,  # pylint: disable=super-init-not-called
-                 listener_port: int) -> None:
-        self.admin = f'http://127.0.0.1:{admin_port}'
-        self.listener = f'http://127.0.0.1:{listener_port}'
-        self.log = log
-        command = [str(binary), '-c', str(bootstrap), '--concurrency', '1', '--use-dynamic-base-id', '-l', 'info']
-        with log.open('wb') as stream:
-            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
-
-
 @dataclasses.dataclass
 class Host:
     name: str
@@ -146,7 +133,7 @@ def fleet(registry_plain: Registry, sample_filter: pathlib.Path, sample_filter_v
     assert first.returncode == 0, first.stdout + first.stderr
     try:
         for host in hosts.values():
-            host.envoy = LocalEnvoy(envoy_binary, host.root / 'etc-envoy' / 'envoy.yaml', host.root / 'envoy.log', host.admin_port, host.listener_port)
+            host.envoy = Envoy(envoy_binary, host.root / 'etc-envoy' / 'envoy.yaml', host.root / 'envoy.log', host.admin_port, host.listener_port)
         for host in hosts.values():
             t.cast(Envoy, host.envoy).wait_ready()
         yield serving
@@ -279,7 +266,7 @@ def test_the_gate_judges_too_little_traffic_as_asked_and_sees_a_crashing_plugin(
     bootstrap = tmp_path / 'envoy.json'
     bootstrap.write_text(json.dumps(_trapping_bootstrap(wat2wasm(TRAPPING_FILTER, tmp_path / 'trap.wasm'), admin_port, listener_port)),
                          encoding='utf-8')
-    envoy = LocalEnvoy(envoy_binary, bootstrap, tmp_path / 'envoy.log', admin_port, listener_port)
+    envoy = Envoy(envoy_binary, bootstrap, tmp_path / 'envoy.log', admin_port, listener_port)
     try:
         envoy.wait_ready()
         crashing = Host('crashing', tmp_path, admin_port, listener_port)

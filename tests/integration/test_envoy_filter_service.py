@@ -113,7 +113,7 @@ class ServiceEnvoy(Envoy):
         self.pidfile = workdir / 'envoy-service.pid'
         self.script = INIT_DIR / name
         self.script.write_text(INIT_SCRIPT.format(name=name, envoy=binary, bootstrap=bootstrap, pidfile=self.pidfile, log=self.log,
-                                                  # Unique while this Envoy holds its admin port, and apart from the base IDs of Envoy().
+                                                  # Fixed, so a restart waits for its shared memory; unique while Envoy holds its port.
                                                   base_id=admin_port + 70000), encoding='utf-8')
         self.script.chmod(0o755)
 

@@ -36,20 +36,6 @@ PULL_TASKS = ('Pull each image once', 'Pull the images only some hosts use', 'Pu
 EVERY_REQUEST = 10 ** 9
 
 
-class HostEnvoy(Envoy):
-    """The harness's Envoy with a base ID of its own: two run at once here, and they must not share one."""
-
-    def __init__(self, binary: pathlib.Path, bootstrap: pathlib.Path, log: pathlib.Path, admin_port: int,  # pylint: disable=super-init-not-called
-                 listener_port: int) -> None:
-        self.admin = f'http://127.0.0.1:{admin_port}'
-        self.listener = f'http://127.0.0.1:{listener_port}'
-        self.log = log
-        # Unique while this Envoy holds its admin port, and apart from the base IDs of the harness's Envoy (below 61000).
-        command = [str(binary), '-c', str(bootstrap), '--concurrency', '1', '--base-id', str(admin_port + 70000), '-l', 'info']
-        with log.open('wb') as stream:
-            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
-
-
 @dataclasses.dataclass
 class Fleet:
     """The two hosts: their inventory, the role's variables for them (vars.json), their Envoys, and the registry's front."""
@@ -156,7 +142,7 @@ def fleet(envoy_binary: pathlib.Path, sample_filter: pathlib.Path, sample_filter
         # Written while no Envoy runs; the Envoys start on the bootstraps the role wrote, and confirm v1 in the next run.
         serving.roll_out('v1')
         for host, (admin, listener) in serving.ports.items():
-            serving.envoys[host] = HostEnvoy(envoy_binary, serving.config_dir(host) / 'envoy.yaml', workdir / f'envoy-{host}.log', admin, listener)
+            serving.envoys[host] = Envoy(envoy_binary, serving.config_dir(host) / 'envoy.yaml', workdir / f'envoy-{host}.log', admin, listener)
         for envoy in serving.envoys.values():
             envoy.wait_ready()
         serving.roll_out('v2')

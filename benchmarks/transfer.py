@@ -136,8 +136,11 @@ def import_library() -> Library:
 
 
 def _registry_params() -> dict[str, t.Any]:
-    return {'username': None, 'password': None, 'validate_certs': True, 'ca_path': None, 'client_cert': None, 'client_key': None,
-            'plain_http': True, 'timeout': 30.0}
+    """The registry options as a task that sets only ``plain_http`` gives them to the module."""
+    # pylint: disable-next=import-outside-toplevel
+    from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import registry_argument_spec
+
+    return dict({option: spec.get('default') for option, spec in registry_argument_spec().items()}, plain_http=True)
 
 
 def _no_credential_helper(args: list[str], data: bytes) -> tuple[int, bytes, bytes]:
@@ -335,23 +338,18 @@ def _run_forked(request: dict[str, t.Any], result_fd: int) -> t.NoReturn:
 # -- images -----------------------------------------------------------------------------------------------------------
 
 
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def make_module(size: int, seed: int) -> bytes:
     """A valid Wasm module of exactly ``size`` bytes: the header and one custom section of incompressible padding."""
+    # pylint: disable-next=import-outside-toplevel
+    from _bench import WASM_HEADER, custom_section, leb128
+
     name = b'wasm.oci.bench'
-    body_size = next(body for body in (size - 9 - length for length in range(1, 6)) if len(_leb128(body)) == size - 9 - body)
-    padding_size = body_size - len(_leb128(len(name))) - len(name)
+    # The section's size is written before it, in as many bytes as it needs: the one that makes the module ``size``.
+    after_header = size - len(WASM_HEADER) - 1
+    body_size = next(body for body in (after_header - width for width in range(1, 6)) if len(leb128(body)) == after_header - body)
+    padding_size = body_size - len(leb128(len(name))) - len(name)
     block = random.Random(seed).randbytes(MIB)
-    padding = (block * (padding_size // MIB + 1))[:padding_size]
-    module = b'\0asm\x01\x00\x00\x00' + b'\x00' + _leb128(body_size) + _leb128(len(name)) + name + padding
+    module = WASM_HEADER + custom_section(name, (block * (padding_size // MIB + 1))[:padding_size])
     if len(module) != size:
         raise AssertionError(f'made a module of {len(module)} bytes, not {size}')
     return module

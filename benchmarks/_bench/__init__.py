@@ -20,6 +20,7 @@ Modules:
   ``summarize()`` (median, min, max, samples), ``ratio()``.
 * ``_bench.report``      -- ``print_table()`` (aligned text table) and ``merge_results()`` (replace only one top-level
   key of ``benchmarks/results.json``: ``"transfer"``, ``"hosts"``, ...).
+* ``_bench.wasm``        -- ``custom_section()`` and ``leb128()``: modules of a given size, new blobs of one filter.
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ from .environment import BIN, REPO, Workspace, ansible_environment, harness_modu
 from .registry import AccessEntry, AccessLog, LoopbackRegistry
 from .report import format_table, merge_results, print_table
 from .timing import MeasuredProcess, Measurement, alternate, ratio, run_measured, summarize, timed
+from .wasm import WASM_HEADER, custom_section, leb128
 
 __all__ = [
+    'WASM_HEADER',
+    'custom_section',
+    'leb128',
     'BIN',
     'REPO',
     'AccessEntry',

@@ -25,7 +25,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types a
 from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, parse_json_document, read_small_blob
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
-from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import LayoutBuilder, TarEntry, gzip_bytes, proxy_module, tar_bytes
+from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import LayoutBuilder, TarEntry, gzip_bytes, proxy_module, tar_bytes, uleb128
 
 MODULE = proxy_module()
 ABI = 'proxy_abi_version_0_2_1'
@@ -131,7 +131,7 @@ def test_a_module_that_is_a_whole_blob_is_hashed_once(monkeypatch: pytest.Monkey
     # An oci module is its whole blob: the blob's digest, checked as it streams, is the module's, and a second hash
     # would cost a quarter of a large pull. A compat module is a member of a tar layer: the layer and the module are hashed.
     padding = random.Random(7).randbytes(100_000)  # incompressible, so the gzipped layer is as large as the module
-    module = MODULE + b'\x00' + _leb128(len(padding) + 4) + b'\x03pad' + padding
+    module = MODULE + b'\x00' + uleb128(len(padding) + 4) + b'\x03pad' + padding
     hashed: list[int] = []
     real_sha256 = hashlib.sha256
 
@@ -152,15 +152,6 @@ def test_a_module_that_is_a_whole_blob_is_hashed_once(monkeypatch: pytest.Monkey
     assert (data, content.digest) == (module, sha256_digest(module))
     # Besides the module's passes: small documents, and for compat the tar and gzip framing.
     assert module_hashes * len(module) <= sum(hashed) < module_hashes * len(module) + 8192
-
-
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 @pytest.mark.parametrize('variant', ['oci', 'compat'])

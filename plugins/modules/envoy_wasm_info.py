@@ -234,6 +234,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._envoy.admin import Envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.drift import check_expected, judge, table_lines
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.envoy_view import ask_envoy
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.host_filters import read_host
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import DEFAULT_CONFIG_DIR
 
 
 class EnvoyWasmInfo:
@@ -251,7 +252,7 @@ class EnvoyWasmInfo:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            config_dir=dict(type='path', default='/etc/envoy'),
+            config_dir=dict(type='path', default=DEFAULT_CONFIG_DIR),
             admin_address=dict(type='str', default='127.0.0.1:9901'),
             expected=dict(type='list', elements='dict', options=dict(
                 name=dict(type='str', required=True),

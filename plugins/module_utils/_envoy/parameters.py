@@ -14,7 +14,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._common.errors import Was
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.deployment import Settings
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.documents import DEFAULT_FAILURE_POLICY, FAILURE_POLICIES, FILTER_TYPES
 from ansible_collections.wasm.oci.plugins.module_utils._envoy.health import HealthCheck
-from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import ManagedBootstrap, Paths
+from ansible_collections.wasm.oci.plugins.module_utils._envoy.plan import DEFAULT_CONFIG_DIR, DEFAULT_WASM_DIR, ManagedBootstrap, Paths
 
 FILTER_STATES = ('present', 'absent')
 
@@ -49,8 +49,8 @@ def envoy_binary(name: str | None, find_on_path: t.Callable[[str], str | None]) 
 def host_paths_argument_spec() -> dict[str, t.Any]:
     """Where one Envoy's files are, the same for every module that changes an Envoy (doc fragment wasm.oci.envoy_host)."""
     return dict(
-        config_dir=dict(type='path', default='/etc/envoy'),
-        wasm_dir=dict(type='path', default='/var/lib/envoy/wasm'),
+        config_dir=dict(type='path', default=DEFAULT_CONFIG_DIR),
+        wasm_dir=dict(type='path', default=DEFAULT_WASM_DIR),
         bootstrap_path=dict(type='path'),
     )
 

@@ -38,6 +38,10 @@ LISTENERS_FILE = 'lds.yaml'
 CLUSTERS_FILE = 'cds.yaml'
 ECDS_DIR = 'ecds'
 
+# Where an Envoy's files are unless a task says otherwise (the doc fragment wasm.oci.envoy_host, envoy_wasm_info).
+DEFAULT_CONFIG_DIR = '/etc/envoy'
+DEFAULT_WASM_DIR = '/var/lib/envoy/wasm'
+
 
 @dataclasses.dataclass(frozen=True)
 class Paths:

@@ -111,13 +111,8 @@ class Library(t.NamedTuple):
     present_image: t.Callable[..., t.Any]
     pull_module: t.Callable[..., t.Any]
     pull_policy: t.Callable[..., t.Any]
-    layout_descriptor: t.Callable[..., t.Any]
-    push: t.Callable[..., t.Any]
-    push_needed: t.Callable[..., t.Any]
-    describe: t.Callable[..., t.Any]
-    resolve: t.Callable[..., t.Any]
+    push_image: t.Callable[..., t.Any]
     requested_image: t.Callable[..., t.Any]
-    layout_source: t.Callable[..., t.Any]
     oci_layout: t.Callable[..., t.Any]
     parse_reference: t.Callable[..., t.Any]
     connect: t.Callable[..., t.Any]
@@ -126,12 +121,11 @@ class Library(t.NamedTuple):
 
 def import_library() -> Library:
     # pylint: disable=import-outside-toplevel
-    from ansible_collections.wasm.oci.plugins.module_utils._image import pull, push, reader, source
+    from ansible_collections.wasm.oci.plugins.module_utils._image import pull, push, source
     from ansible_collections.wasm.oci.plugins.module_utils._oci import layout, reference
     from ansible_collections.wasm.oci.plugins.module_utils._registry import connection, source as registry_source
 
-    return Library(pull.existing_image, pull.present_image, pull.pull_module, pull.pull_policy, push.layout_descriptor, push.push,
-                   push.push_needed, reader.describe, reader.resolve, source.requested_image, layout.LayoutSource, layout.OciLayout,
+    return Library(pull.existing_image, pull.present_image, pull.pull_module, pull.pull_policy, push.push_image, source.requested_image, layout.OciLayout,
                    reference.parse_reference, connection.connect, registry_source.RegistrySource)
 
 
@@ -167,17 +161,11 @@ def library_pull(name: str, dest: str, policy: str | None = None) -> dict[str, t
 
 
 def library_push(layout_path: str, tag: str, name: str) -> dict[str, t.Any]:
-    """What wasm_image_push does, minus Ansible: describe the layout's image, look the tag up, push what is missing."""
+    """What wasm_image_push does, minus Ansible: look the tag up, push what is missing while describing the image."""
     library = import_library()
-    reference = library.parse_reference(name, default_tag=tag)
-    layout = library.oci_layout(layout_path)
-    descriptor = library.layout_descriptor(layout, tag)
-    image_source = library.layout_source(layout, tag, reference=str(reference))
-    library.describe(image_source, library.resolve(image_source))
-    client = library.connect(reference, _registry_params(), _no_credential_helper)
-    changed = library.push_needed(client.head_manifest(reference.tag), descriptor)
-    counts = library.push(layout, tag, descriptor, client) if changed else None
-    return {'changed': changed, 'uploaded': counts.uploaded if counts else 0}
+    client = library.connect(library.parse_reference(name, default_tag=tag), _registry_params(), _no_credential_helper)
+    outcome = library.push_image(library.oci_layout(layout_path), tag, client)
+    return {'changed': outcome.changed, 'uploaded': outcome.counts.uploaded}
 
 
 def _get(url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:

@@ -13,6 +13,8 @@ description:
   - Pushes the image that O(tag) names in the local OCI layout O(layout) to O(name) in a registry.
   - Blobs the registry already has are not uploaded again. When the remote tag already names the same manifest,
     nothing is sent and the task reports no change. Check mode predicts the change from a single HEAD request.
+  - The image is checked as it uploads (a compat layer is read to its end for its C(plugin.wasm)), and the tag is set
+    only once the check has passed, so a push of an image that is not a valid Wasm image leaves the remote tag as it was.
 extends_documentation_fragment:
   - wasm.oci.attributes
   - wasm.oci.attributes.actiongroup_registry
@@ -181,9 +183,8 @@ image:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import WasmOciError
-from ansible_collections.wasm.oci.plugins.module_utils._image.push import PushCounts, layout_descriptor, push, push_needed
-from ansible_collections.wasm.oci.plugins.module_utils._image.reader import describe, resolve
-from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout
+from ansible_collections.wasm.oci.plugins.module_utils._image.push import push_image
+from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import OciLayout
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference, validate_tag
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import REGISTRY_REQUIRED_TOGETHER, registry_argument_spec, registry_client
 
@@ -202,19 +203,14 @@ class WasmImagePusher:
                 'under its digest)'
             )
         layout = OciLayout(self.params['layout'])
-        descriptor = layout_descriptor(layout, tag)
-        source = LayoutSource(layout, tag, reference=str(reference))
-        image = describe(source, resolve(source))
-
         client = registry_client(self.module, reference)
-        remote = client.head_manifest(reference.tag)
-        changed = push_needed(remote, descriptor)
         mount_from = [parse_reference(f'{reference.registry}/{name}').repository for name in self.params['mount_from']]
-        counts = push(layout, tag, descriptor, client, mount_from) if changed and not self.module.check_mode else PushCounts()
+        outcome = push_image(layout, tag, client, mount_from, check_mode=self.module.check_mode)
 
-        result = {'changed': changed, 'image': image.as_dict(), 'blobs_uploaded': counts.uploaded, 'blobs_mounted': counts.mounted}
+        result = {'changed': outcome.changed, 'image': outcome.image.as_dict(), 'blobs_uploaded': outcome.counts.uploaded,
+                  'blobs_mounted': outcome.counts.mounted}
         if self.module._diff:
-            result['diff'] = {'before': {'digest': remote.digest if remote else None}, 'after': {'digest': descriptor['digest']}}
+            result['diff'] = {'before': {'digest': outcome.before}, 'after': {'digest': outcome.after}}
         return result
 
 

@@ -1,4 +1,4 @@
-"""wasm_image_pull against broken and hostile images in a real registry.
+"""wasm_image_pull against broken and hostile images in a real registry, and wasm_image_push of them.
 
 Every image here is made by hand in an OCI layout and pushed to ``registry_plain`` with ``skopeo copy
 --preserve-digests`` (so the registry serves exactly these bytes), or, where skopeo itself refuses an image
@@ -272,3 +272,29 @@ def test_missing_tag(registry_plain: Registry, dest: pathlib.Path, tmp_path: pat
     result = pull(missing_tag, dest, ansible_environment)
     assert_refused(result, 'does not exist', dest)
     assert missing_tag in result['msg']
+
+
+# -- pushing ---------------------------------------------------------------------------------------------
+
+# The compat cases: wasm_image_push describes such an image while its layer uploads, so these fail only after the upload.
+PUSH_CASES = ('escape-dotdot', 'symlink', 'compat-without-plugin', 'compat-plugin-not-wasm')
+
+
+@pytest.mark.parametrize('case', PUSH_CASES)
+def test_hostile_layout_push_moves_no_tag(case: str, registry_plain: Registry, tmp_path: pathlib.Path,
+                                          ansible_environment: dict[str, str]) -> None:
+    """A push of a hostile compat layout fails with the reader's message, and the remote tag keeps naming the image
+    it named before: the tag is set only once the description of the image has passed."""
+    repository = f'hostile-push/{case}'
+    good = compat_image(tmp_path / 'good', regular('plugin.wasm', EMPTY_MODULE))
+    push(registry_plain, repository, good)
+    make, _options, phrase, _via = CASES[case]
+    hostile = make(tmp_path / 'layout')
+
+    result = run_module('wasm_image_push', {'name': registry_plain.ref(f'{repository}:1'), 'layout': str(hostile.layout), 'tag': hostile.tag,
+                                            'plain_http': True, 'timeout': 10}, ansible_environment)
+
+    assert result['failed'], f'the push must fail, but it returned {result}'
+    assert 'module_stderr' not in result, f'the module crashed: {result}'
+    assert phrase in result.get('msg', ''), result
+    assert skopeo_inspect_raw(registry_plain, f'{repository}:1').stdout.encode() == good.manifest

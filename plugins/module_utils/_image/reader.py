@@ -9,6 +9,7 @@ variant the same way, from a registry or a local layout.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import typing as t
@@ -297,6 +298,21 @@ def _copy_module_layer(
         return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what, layer['digest'])
 
 
+def _config_and_module(
+    source: ContentSource, resolved: ResolvedImage, config_descriptor: dict[str, t.Any], target: t.BinaryIO | None, max_size: int,
+) -> tuple[bytes, ModuleContent | None]:
+    """The config blob, and, for a variant whose manifest names the module layer, the module copied into ``target``
+    (None: no target, or a compat image, whose layers are scanned later). The config is fetched while the module
+    streams, so its round trip costs the pull of a small module nothing; both are verified before either is used."""
+    what = f'Config of {source.reference}'
+    if target is None or resolved.variant == mt.VARIANT_COMPAT:
+        return read_small_blob(source, config_descriptor, what), None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        config = pool.submit(read_small_blob, source, config_descriptor, what)
+        module = _copy_module_layer(source, module_layer(resolved, f'Image {source.reference}'), target, max_size)
+        return config.result(), module
+
+
 def describe(
     source: ContentSource, resolved: ResolvedImage, max_size: int = DEFAULT_MAX_SIZE, target: t.BinaryIO | None = None,
 ) -> ImageDescription:
@@ -317,7 +333,7 @@ def describe(
         raise ImageFormatError(f'{what} has annotations that are not an object')
     annotations = {str(key): str(value) for key, value in raw_annotations.items()}
     config_descriptor = check_descriptor(manifest.get('config'), f'Descriptor of Config of {source.reference}')
-    config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
+    config_blob, copied = _config_and_module(source, resolved, config_descriptor, target, max_size)
 
     platform = resolved.index_platform
     config: t.Any = None
@@ -338,7 +354,7 @@ def describe(
         variant = scan.variant
     else:
         layer = module_layer(resolved, what)
-        wasm = ModuleContent(digest=layer['digest'], size=layer['size']) if target is None else _copy_module_layer(source, layer, target, max_size)
+        wasm = copied if copied is not None else ModuleContent(digest=layer['digest'], size=layer['size'])
 
     return ImageDescription(
         reference=source.reference,

@@ -45,7 +45,8 @@ class Authentication:
 
     def secrets(self) -> list[str]:
         """What must never appear in a message, should a registry or a library quote it."""
-        secrets = [value.split(' ', 1)[1] for value in self._authorization.values()]
+        # A copy first: a pull fetches its config in another thread, which may be adding a scope meanwhile.
+        secrets = [value.split(' ', 1)[1] for value in list(self._authorization.values())]
         if self.credentials:
             secrets += [self.credentials.password, basic_authorization(self.credentials).split(' ', 1)[1]]
         return secrets

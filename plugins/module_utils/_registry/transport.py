@@ -95,8 +95,9 @@ def _watched(connection_class: type) -> type:
     class WatchedConnection(connection_class):  # type: ignore[misc]
         def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
             # Request bodies (blob uploads) are read and sent this much at a time: 8 or 16 KiB by default, which for a
-            # large blob costs more in calls through the digest check than the upload itself.
-            kwargs.setdefault('blocksize', SEND_BLOCK_SIZE)
+            # large blob costs more in calls through the digest check than the upload itself. Set, not defaulted: urllib3 2
+            # passes its own 16 KiB to every connection its pools make.
+            kwargs['blocksize'] = SEND_BLOCK_SIZE
             super().__init__(*args, **kwargs)
 
         def connect(self) -> None:

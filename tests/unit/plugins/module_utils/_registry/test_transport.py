@@ -106,6 +106,15 @@ def test_the_session_hands_each_request_socket_to_its_deadline() -> None:
     assert issubclass(pools['https'].ConnectionCls, urllib3.connection.HTTPSConnection)
 
 
+@pytest.mark.parametrize('url', ['http://127.0.0.1:9', 'https://127.0.0.1:9'])
+def test_the_session_sends_bodies_in_large_blocks(url: str) -> None:
+    """The connections the session's pools make (as urllib3 makes them, with its own default block size) send a request
+    body SEND_BLOCK_SIZE bytes at a time."""
+    pool = new_session().get_adapter(url).poolmanager.connection_from_url(url)
+    connection = pool._new_conn()  # pylint: disable=protected-access
+    assert connection.blocksize == transport.SEND_BLOCK_SIZE
+
+
 def test_a_body_is_read_at_most_to_its_limit() -> None:
     raw = FakeRaw(b'x' * 1000)
     body = Body(raw, finished_deadline(), 'Reading', limit=10)

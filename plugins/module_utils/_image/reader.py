@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import typing as t
 
@@ -298,19 +299,21 @@ def _copy_module_layer(
         return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what, layer['digest'])
 
 
-def _config_and_module(
-    source: ContentSource, resolved: ResolvedImage, config_descriptor: dict[str, t.Any], target: t.BinaryIO | None, max_size: int,
-) -> tuple[bytes, ModuleContent | None]:
-    """The config blob, and, for a variant whose manifest names the module layer, the module copied into ``target``
-    (None: no target, or a compat image, whose layers are scanned later). The config is fetched while the module
-    streams, so its round trip costs the pull of a small module nothing; both are verified before either is used."""
+_Streamed = t.TypeVar('_Streamed')
+
+
+def _config_beside(
+    source: ContentSource, config_descriptor: dict[str, t.Any], stream: t.Callable[[], _Streamed] | None,
+) -> tuple[bytes, _Streamed | None]:
+    """The config blob, and what ``stream`` returns (None without it). The config is fetched while ``stream`` reads the
+    module, so its round trip costs the pull of a small module nothing; both are verified before either is used."""
     what = f'Config of {source.reference}'
-    if target is None or resolved.variant == mt.VARIANT_COMPAT:
+    if stream is None:
         return read_small_blob(source, config_descriptor, what), None
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         config = pool.submit(read_small_blob, source, config_descriptor, what)
-        module = _copy_module_layer(source, module_layer(resolved, f'Image {source.reference}'), target, max_size)
-        return config.result(), module
+        streamed = stream()
+        return config.result(), streamed
 
 
 def describe(
@@ -333,7 +336,15 @@ def describe(
         raise ImageFormatError(f'{what} has annotations that are not an object')
     annotations = {str(key): str(value) for key, value in raw_annotations.items()}
     config_descriptor = check_descriptor(manifest.get('config'), f'Descriptor of Config of {source.reference}')
-    config_blob, copied = _config_and_module(source, resolved, config_descriptor, target, max_size)
+    variant = resolved.variant
+    # A module going into ``target`` streams beside the config unless the config must be read first: only under ORAS's
+    # config can a compat image be an untyped module, which the config decides.
+    stream: t.Callable[[], ModuleContent | _CompatScan] | None = None
+    if target is not None and variant != mt.VARIANT_COMPAT:
+        stream = functools.partial(_copy_module_layer, source, module_layer(resolved, what), target, max_size)
+    elif target is not None and config_descriptor.get('mediaType') not in _ORAS_CONFIGS:
+        stream = functools.partial(_scan_compat, source, resolved, max_size, target, None)
+    config_blob, streamed = _config_beside(source, config_descriptor, stream)
 
     platform = resolved.index_platform
     config: t.Any = None
@@ -346,15 +357,15 @@ def describe(
         runtime = _runtime_from_annotations(annotations)
 
     wasm: ModuleContent
-    variant = resolved.variant
     if variant == mt.VARIANT_COMPAT:
-        scan = _scan_compat(source, resolved, max_size, target, _untyped_oras_module(manifest, config))
+        untyped = _untyped_oras_module(manifest, config)
+        scan = streamed if isinstance(streamed, _CompatScan) else _scan_compat(source, resolved, max_size, target, untyped)
         runtime = scan.runtime or runtime
         wasm = scan.module
         variant = scan.variant
     else:
         layer = module_layer(resolved, what)
-        wasm = copied if copied is not None else ModuleContent(digest=layer['digest'], size=layer['size'])
+        wasm = streamed if isinstance(streamed, ModuleContent) else ModuleContent(digest=layer['digest'], size=layer['size'])
 
     return ImageDescription(
         reference=source.reference,

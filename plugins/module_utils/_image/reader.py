@@ -337,11 +337,13 @@ def describe(
     annotations = {str(key): str(value) for key, value in raw_annotations.items()}
     config_descriptor = check_descriptor(manifest.get('config'), f'Descriptor of Config of {source.reference}')
     variant = resolved.variant
+    # The oci and artifact variants name their module layer; a compat image's module is found by scanning its layers.
+    layer = module_layer(resolved, what) if variant != mt.VARIANT_COMPAT else None
     # A module going into ``target`` streams beside the config unless the config must be read first: only under ORAS's
     # config can a compat image be an untyped module, which the config decides.
     stream: t.Callable[[], ModuleContent | _CompatScan] | None = None
-    if target is not None and variant != mt.VARIANT_COMPAT:
-        stream = functools.partial(_copy_module_layer, source, module_layer(resolved, what), target, max_size)
+    if target is not None and layer is not None:
+        stream = functools.partial(_copy_module_layer, source, layer, target, max_size)
     elif target is not None and config_descriptor.get('mediaType') not in _ORAS_CONFIGS:
         stream = functools.partial(_scan_compat, source, resolved, max_size, target, None)
     config_blob, streamed = _config_beside(source, config_descriptor, stream)
@@ -357,15 +359,14 @@ def describe(
         runtime = _runtime_from_annotations(annotations)
 
     wasm: ModuleContent
-    if variant == mt.VARIANT_COMPAT:
+    if layer is not None:
+        wasm = streamed if isinstance(streamed, ModuleContent) else ModuleContent(digest=layer['digest'], size=layer['size'])
+    else:
         untyped = _untyped_oras_module(manifest, config)
         scan = streamed if isinstance(streamed, _CompatScan) else _scan_compat(source, resolved, max_size, target, untyped)
         runtime = scan.runtime or runtime
         wasm = scan.module
         variant = scan.variant
-    else:
-        layer = module_layer(resolved, what)
-        wasm = streamed if isinstance(streamed, ModuleContent) else ModuleContent(digest=layer['digest'], size=layer['size'])
 
     return ImageDescription(
         reference=source.reference,

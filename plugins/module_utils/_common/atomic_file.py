@@ -18,8 +18,42 @@ DEFAULT_FILE_MODE = 0o644
 WRITEBACK_STEP = 2 * 1024 * 1024
 
 
+class _StepSyncer:
+    """A thread that fsyncs one file each time it is asked to, while the file's writer goes on."""
+
+    def __init__(self, fd: int) -> None:
+        self.error: OSError | None = None
+        self._fd = fd
+        self._asked = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def ask(self) -> None:
+        """Sync what the file holds now; asking again while a sync runs asks for one more after it."""
+        self._asked.set()
+
+    def _run(self) -> None:
+        while True:
+            self._asked.wait()
+            self._asked.clear()
+            if self._stopping:
+                return
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                self.error = error
+                return
+
+    def stop(self) -> None:
+        """Wait for the sync that runs, then end the thread (the file's descriptor is then free to close)."""
+        self._stopping = True
+        self._asked.set()
+        self._thread.join()
+
+
 class _WritebackFile(io.BufferedWriter):
-    """A file that syncs what it holds so far in a second thread every WRITEBACK_STEP bytes, while the writer goes on.
+    """A file that a second thread syncs every WRITEBACK_STEP bytes, while the writer goes on.
 
     Left to the final fsync, a large file makes the writer wait for the whole flush at the end: about 20 ms per 16 MiB
     on a virtual disk, and only a little less when the kernel's writes were started early (posix_fadvise), as the disk
@@ -30,40 +64,31 @@ class _WritebackFile(io.BufferedWriter):
 
     _written = 0
     _synced_up_to = 0
-    _step: threading.Thread | None = None
-    _step_error: OSError | None = None
+    _syncer: _StepSyncer | None = None
 
     def write(self, data: t.Any) -> int:
         count = super().write(data)
         self._written += count
-        if self._written - self._synced_up_to >= WRITEBACK_STEP and (self._step is None or not self._step.is_alive()):
+        if self._written - self._synced_up_to >= WRITEBACK_STEP:
             self.flush()
             self._synced_up_to = self._written
-            self._step = threading.Thread(target=self._sync_step, args=(self.fileno(),), daemon=True)
-            self._step.start()
+            if self._syncer is None:
+                self._syncer = _StepSyncer(self.fileno())
+            self._syncer.ask()
         return count
-
-    def _sync_step(self, fd: int) -> None:
-        try:
-            os.fsync(fd)
-        except OSError as error:
-            self._step_error = error
-
-    def _wait_for_step(self) -> None:
-        if self._step is not None:
-            self._step.join()
 
     def sync(self) -> None:
         """Make every byte written durable, or raise why it is not."""
         self.flush()
-        self._wait_for_step()
-        if self._step_error is not None:
-            raise self._step_error
+        if self._syncer is not None:
+            self._syncer.stop()
+            if self._syncer.error is not None:
+                raise self._syncer.error
         os.fsync(self.fileno())
 
     def close(self) -> None:
-        # The step's thread holds the descriptor's number: it must be done with it before the number can be reused.
-        self._wait_for_step()
+        if self._syncer is not None:
+            self._syncer.stop()
         super().close()
 
 

@@ -83,33 +83,38 @@ def test_a_large_file_is_synced_in_steps_beside_the_writer_and_keeps_every_byte(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     synced: list[tuple[str, int]] = []
+    stepped = threading.Semaphore(0)
     real_fsync = os.fsync
 
     def recording_fsync(fd: int) -> None:
         synced.append((threading.current_thread().name, os.fstat(fd).st_size))
         real_fsync(fd)
+        if threading.current_thread() is not threading.main_thread():
+            stepped.release()
 
     monkeypatch.setattr(atomic_file, 'WRITEBACK_STEP', 1000)
     monkeypatch.setattr(os, 'fsync', recording_fsync)
     target = tmp_path / 'large.bin'
     chunks = [bytes([index]) * 600 for index in range(7)]
     with atomic_writer(str(target)) as stream:
-        for chunk in chunks:
+        for index, chunk in enumerate(chunks):
             stream.write(chunk)
+            if index in (1, 3):  # the writer went past a step: a sync of all it holds runs beside it
+                assert stepped.acquire(timeout=5)
     assert target.read_bytes() == b''.join(chunks)
-    steps = [size for name, size in synced if name != threading.main_thread().name]
-    # Each step syncs what was written when it started; the writer's own sync (then the directory's) comes last.
-    assert steps
-    assert all(size >= 1000 and size % 600 == 0 for size in steps)
+    # Each step syncs what was written when it was asked for; the writer's own sync (then the directory's) comes last.
+    assert [size for name, size in synced if name != threading.main_thread().name][:2] == [1200, 2400]
     assert synced[-2] == (threading.main_thread().name, 4200)
 
 
 def test_a_failed_step_fails_the_write_and_leaves_no_file(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Linux reports a failed writeback to one fsync only: the writer's final fsync may succeed after a step failed.
     real_fsync = os.fsync
+    step_failed = threading.Event()
 
     def failing_in_steps(fd: int) -> None:
         if threading.current_thread() is not threading.main_thread():
+            step_failed.set()
             raise OSError(errno.EIO, 'Input/output error')
         real_fsync(fd)
 
@@ -117,19 +122,26 @@ def test_a_failed_step_fails_the_write_and_leaves_no_file(tmp_path: pathlib.Path
     monkeypatch.setattr(os, 'fsync', failing_in_steps)
     target = tmp_path / 'file.bin'
     target.write_bytes(b'old')
-    with pytest.raises(OSError, match='Input/output error'), atomic_writer(str(target)) as stream:
-        stream.write(b'x' * 100)
+
+    def write_until_a_step_failed() -> None:
+        with atomic_writer(str(target)) as stream:
+            stream.write(b'x' * 100)
+            step_failed.wait(5)
+
+    with pytest.raises(OSError, match='Input/output error'):
+        write_until_a_step_failed()
     assert target.read_bytes() == b'old'
     assert os.listdir(tmp_path) == ['file.bin']
 
 
 def test_a_writer_that_fails_waits_for_its_step_before_the_file_is_closed(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     real_fsync = os.fsync
     descriptor_open_in_step: list[bool] = []
 
     def slow_step(fd: int) -> None:
         if threading.current_thread() is not threading.main_thread():
+            started.set()
             release.wait(5)
             descriptor_open_in_step.append(os.fstat(fd).st_size == 100)
         real_fsync(fd)
@@ -140,6 +152,7 @@ def test_a_writer_that_fails_waits_for_its_step_before_the_file_is_closed(tmp_pa
     def write_then_fail() -> None:
         with atomic_writer(str(tmp_path / 'out.bin')) as stream:
             stream.write(b'x' * 100)
+            started.wait(5)
             threading.Timer(0.05, release.set).start()
             raise ValueError('broken')
 

@@ -5,8 +5,8 @@
 
 The socket timeout bounds each read; a server sending one byte just inside it would hold a
 request forever. So each request also has a deadline: when it passes, the request's socket is
-shut down from a timer thread, which wakes whatever read or write is blocked on it, and the
-request fails. The socket is found through the connection classes of the session's pools, which
+shut down from a watchdog thread (one for all requests), which wakes whatever read or write is
+blocked on it, and the request fails. The socket is found through the connection classes of the session's pools, which
 hand it to the deadline of the request being sent on their thread.
 """
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import socket
 import threading
+import time
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
@@ -42,6 +44,62 @@ def deadline_seconds(timeout: float, transfer: int = 0) -> float:
     return DEADLINE_TIMEOUTS * timeout + transfer / MIN_RATE
 
 
+class _Watchdog:
+    """One daemon thread that expires each Deadline when its time comes.
+
+    A thread per request (threading.Timer) cost about half a millisecond per request in a new process: more than a
+    small request to a registry nearby takes.
+    """
+
+    _condition: threading.Condition
+    _due: dict[Deadline, float]  # when each unfinished deadline passes (time.monotonic)
+    _thread: threading.Thread | None
+
+    def __init__(self) -> None:
+        self.start_afresh()
+
+    def start_afresh(self) -> None:
+        """No deadlines and no thread yet. Also in a forked child: it has no watchdog thread, which may have held the
+        lock at the fork."""
+        self._condition = threading.Condition()
+        self._due = {}
+        self._thread = None
+
+    def watch(self, deadline: Deadline, seconds: float) -> None:
+        due = time.monotonic() + seconds
+        with self._condition:
+            soonest = min(self._due.values(), default=None)
+            self._due[deadline] = due
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name='wasm-oci-deadlines', daemon=True)
+                self._thread.start()
+            elif soonest is None or due < soonest:
+                # Only a deadline sooner than every other changes how long the watchdog sleeps.
+                self._condition.notify()
+
+    def forget(self, deadline: Deadline) -> None:
+        with self._condition:
+            self._due.pop(deadline, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                now = time.monotonic()
+                passed = [deadline for deadline, due in self._due.items() if due <= now]
+                for deadline in passed:
+                    del self._due[deadline]
+                if not passed:
+                    self._condition.wait(min(self._due.values()) - now if self._due else None)
+                    continue
+            for deadline in passed:
+                deadline.expire()
+
+
+_watchdog = _Watchdog()
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_watchdog.start_afresh)
+
+
 class Deadline:
     """The moment one request (connection, headers and body) must be over."""
 
@@ -50,9 +108,8 @@ class Deadline:
         self.expired = False
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._finished = False
+        _watchdog.watch(self, seconds)
 
     def watch(self, sock: t.Any) -> None:
         """Shut ``sock`` down when the deadline passes (at once if it has)."""
@@ -63,16 +120,20 @@ class Deadline:
             if self.expired:
                 _shut_down(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The deadline passed: shut the request's socket down, unless the request finished first."""
         with self._lock:
+            if self._finished:
+                return
             self.expired = True
             if self._socket is not None:
                 _shut_down(self._socket)
 
     def finish(self) -> None:
         """The request is over: leave its socket (back in the pool) alone."""
-        self._timer.cancel()
+        _watchdog.forget(self)
         with self._lock:
+            self._finished = True
             self._socket = None
 
 

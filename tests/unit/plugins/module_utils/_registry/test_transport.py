@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
 import socket
 import threading
 import time
@@ -164,7 +165,7 @@ def test_a_small_body_keeps_only_the_limit_and_closing_finishes_the_deadline() -
         assert reply.status == 500
     assert response.closed
     assert response.raw.asked == [SMALL_BODY_LIMIT]
-    assert not deadline._timer.is_alive() or deadline._timer.finished.is_set()
+    assert deadline not in transport._watchdog._due
 
 
 @pytest.mark.parametrize(('body', 'document'), [
@@ -178,10 +179,39 @@ def test_a_small_json_body_is_none_unless_it_parses_within_the_limit(body: bytes
         assert reply.small_json() == document
 
 
-def test_deadline_timers_do_not_outlive_finished_requests() -> None:
+def test_all_deadlines_share_one_watchdog_thread_and_each_expires_in_time() -> None:
+    Deadline(60).finish()  # the watchdog runs from now on
     before = threading.active_count()
-    deadlines: list[t.Any] = [Deadline(60) for _index in range(20)]
-    for deadline in deadlines:
+    late, soon, finished = Deadline(0.4), Deadline(0.05), Deadline(0.05)
+    finished.finish()
+    assert threading.active_count() == before
+    time.sleep(0.2)
+    assert (soon.expired, late.expired, finished.expired) == (True, False, False)
+    time.sleep(0.4)
+    assert late.expired
+
+
+def test_finished_deadlines_leave_the_watchdog() -> None:
+    finished = [Deadline(3600) for _index in range(100)]
+    for deadline in finished:
         deadline.finish()
-    time.sleep(0.1)
-    assert threading.active_count() <= before + 1
+    kept = Deadline(3600)
+    assert kept in transport._watchdog._due
+    assert not set(finished) & set(transport._watchdog._due)
+    kept.finish()
+
+
+def test_a_forked_child_has_a_watchdog_of_its_own() -> None:
+    Deadline(60).finish()  # the parent's watchdog thread runs
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child reports through the pipe)
+        deadline = Deadline(0.05)
+        time.sleep(0.3)
+        os.write(write_end, b'1' if deadline.expired else b'0')
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, 'rb') as answer:
+        expired = answer.read()
+    os.waitpid(pid, 0)
+    assert expired == b'1'

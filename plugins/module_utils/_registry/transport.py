@@ -6,8 +6,8 @@
 The socket timeout bounds each read; a server sending one byte just inside it would hold a
 request forever. So each request also has a deadline: when it passes, the request's socket is
 shut down from a watchdog thread (one for all requests), which wakes whatever read or write is
-blocked on it, and the request fails. The socket is found through the connection classes of the session's pools, which
-hand it to the deadline of the request being sent on their thread.
+blocked on it, and the request fails. The socket is found through the connection classes of the
+session's pools, which hand it to the deadline of the request being sent on their thread.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def _transfer_table(section: dict[str, t.Any], labels: dict[str, str], ratio: t.
             rows.append([label] + [f'{section[variant][size][name]["seconds"]["median"]:.3f}' if name in section[variant][size] else ''
                                    for variant, size in columns])
     rows.append(['**library, ratio**'] + [ratio(variant, section[variant][size]['library']) for variant, size in columns])
-    return _table(['median s of 5'] + [f'{variant} {size} MiB' for variant, size in columns], rows)
+    return _table(['median s'] + [f'{variant} {size} MiB' for variant, size in columns], rows)
 
 
 def _pull_ratio(variant: str, library: dict[str, t.Any]) -> str:
@@ -65,7 +65,8 @@ def transfer_block(everything: dict[str, t.Any]) -> list[str]:
     heading = (
         f'One run of `benchmarks/transfer.py`: {machine["cpus"]} CPUs, load average {machine["load_1min"]:.1f} at the start and '
         f'{results["load_1min_after"]:.1f} at the end, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, '
-        f'{results["seconds"]:.0f} s in all. Seconds are the median of {results["runs"]} runs (minimum and maximum in the JSON file); '
+        f'{results["seconds"]:.0f} s in all. Seconds are the median of {results["runs"]} runs, {results["smallest_size_runs"]} at '
+        f'{min(results["sizes_mib"])} MiB but through Ansible (minimum and maximum in the JSON file); '
         '[process] rows are timed from spawn to exit, the others after their imports. The ratio row compares the library with '
         'its floor (oci: the floor with fsync; compat: the compat floor).'
     )

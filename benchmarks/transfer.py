@@ -13,7 +13,10 @@ Method (everything on loopback, under one temporary directory that is removed at
    random MiB repeated, which gzip cannot shrink (its window is 32 KiB). Each is built with the collection's builder
    as an ``oci`` and a ``compat`` image, each into an OCI layout of its own, and pushed once.
 2. **Pull**, per variant and size, after one untimed GET that warms the registry's page cache, ``--runs`` rounds of
-   every client in turn (A B C ... A B C ...), each into an empty directory:
+   every client in turn (A B C ... A B C ...), each into an empty directory. At the smallest size, SMALLEST_SIZE_ROUNDS
+   times as many rounds of every client but Ansible: its runs take tens of milliseconds, of which the fixed costs
+   (process, first request, fsync) vary the most, so five of them leave a median that moves by a tenth from one
+   run of the script to the next. Before each timed run, what earlier runs left to write is written out (untimed).
 
    * ``wasm_image_pull`` through Ansible (``ansible localhost -m``), timed spawn to exit;
    * the library: the functions the module calls, in the order it calls them (``present_image``,
@@ -31,7 +34,7 @@ Method (everything on loopback, under one temporary directory that is removed at
    a child of the library's zygote that does nothing. The CLIs are spawned by a small launcher that reads
    ``RUSAGE_CHILDREN``.
 3. **Push** of the same layouts, the same way, each run to a repository of its own: ``wasm_image_push`` through
-   Ansible, the library (``head_manifest`` then ``push``, as the module does, after describing the image),
+   Ansible, the library (``push_image``, what the module calls),
    ``skopeo copy oci:LAYOUT:TAG docker://...`` and the ORAS SDK (``push`` of the module file, or of the compat
    layer, with its media type). Each push must upload: Distribution links a blob into a new repository only after an
    upload or a cross-repository ``mount``. No client here is given a repository to mount from, and skopeo, which as
@@ -100,6 +103,8 @@ NOOP_PUSH_REQUESTS = 1
 # and the ORAS SDK's pulls). --every-size runs every client at every size.
 PULL_COMPARED = {'oci': ('library', 'floor_fsync', 'floor_no_fsync'), 'compat': ('library', 'compat_floor')}
 PUSH_COMPARED = ('library', 'skopeo')
+# How many times --runs the smallest size is measured, Ansible excepted (see 2. above).
+SMALLEST_SIZE_ROUNDS = 3
 
 # -- children: each measured run is a fresh interpreter running one of these ----------------------------------------
 
@@ -393,6 +398,13 @@ def build_images(root: pathlib.Path, host: str, sizes: t.Sequence[int]) -> list[
 # -- the parent -------------------------------------------------------------------------------------------------------
 
 
+def written_back() -> None:
+    """Write out what earlier runs left in the page cache, before a run is timed: a client that does not fsync (or the
+    registry, storing a push) leaves up to 256 MiB to write, and the next run, another client's, would pay for it (its
+    fsync waits for it on ext4; the kernel's writeback competes with it in any case)."""
+    os.sync()
+
+
 class Bench:
     """Runs the measured clients against the registry; each case returns a Measurement of one run."""
 
@@ -417,6 +429,7 @@ class Bench:
     def child(self, kind: str, **keywords: t.Any) -> tuple[t.Any, dict[str, t.Any]]:
         """A new process running ``kind``, forked by its zygote: its Measurement (the seconds and CPU it timed itself,
         its peak RSS, fork to exit) and its result."""
+        written_back()
         zygote = self._zygote(ZYGOTE_OF[kind])
         assert zygote.stdin is not None
         assert zygote.stdout is not None
@@ -458,6 +471,7 @@ class Bench:
 
     def process(self, command: list[str], *, namespace_uid: int | None = None, **environment: str) -> t.Any:
         """A whole CLI process: its Measurement, spawn to exit."""
+        written_back()
         return self.bench.run_measured(command, env=dict(self.environment, **environment), timeout=CHILD_TIMEOUT,
                                        namespace_uid=namespace_uid).measurement
 
@@ -558,13 +572,24 @@ def summarize_case(bench: t.Any, measurements: list[t.Any], module_size: int) ->
     }
 
 
+def sampled(runner: Bench, image: Image, cases: dict[str, t.Callable[[], t.Any]], runs: int) -> dict[str, list[t.Any]]:
+    """``runs`` rounds of every case, alternating; at the smallest size then more rounds of all but Ansible, so that
+    each of those has SMALLEST_SIZE_ROUNDS times as many."""
+    samples = runner.bench.alternate(cases, runs, warmups=0)
+    if image.size_mib == min(runner.sizes):
+        short = {name: case for name, case in cases.items() if name != 'ansible'}
+        for name, values in runner.bench.alternate(short, runs * (SMALLEST_SIZE_ROUNDS - 1), warmups=0).items():
+            samples[name] += values
+    return samples
+
+
 def measure_pulls(runner: Bench, images: list[Image], runs: int) -> dict[str, t.Any]:
     results: dict[str, t.Any] = {}
     for image in images:
         cases = runner.pull_cases(image)
         runner.child('floor-pull', url=f'http://{runner.host}/v2/{image.repository}/blobs/{image.blob_digest}', digest=image.blob_digest,
                      dest=str(runner.empty_directory('warm') / 'blob'), fsync=False)  # the registry's page cache holds the blob now
-        samples = runner.bench.alternate(cases, runs, warmups=0)
+        samples = sampled(runner, image, cases, runs)
         rows = {name: summarize_case(runner.bench, values, image.module_size) for name, values in samples.items()}
         for floor in ('floor_fsync', 'compat_floor'):
             if floor in rows:
@@ -597,7 +622,7 @@ def measure_pushes(runner: Bench, images: list[Image], runs: int) -> dict[str, t
     results: dict[str, t.Any] = {}
     for image in images:
         mark = runner.access_log.mark()
-        samples = runner.bench.alternate(runner.push_cases(image), runs, warmups=0)
+        samples = sampled(runner, image, runner.push_cases(image), runs)
         rows = {name: summarize_case(runner.bench, values, image.module_size) for name, values in samples.items()}
         check_uploads(runner, mark, image)
         if 'skopeo' in rows:
@@ -699,7 +724,8 @@ def _short_request(line: str) -> str:
 def print_report(bench: t.Any, results: dict[str, t.Any]) -> None:
     machine = results['machine']
     print(f'\nwasm.oci transfer benchmark: {machine["cpus"]} CPUs, load {machine["load_1min"]:.1f} before and {results["load_1min_after"]:.1f} '
-          f'after, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, {results["runs"]} runs of each client, alternating; '
+          f'after, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, {results["runs"]} runs of each client '
+          f'({results["smallest_size_runs"]} at the smallest size, Ansible excepted), alternating; '
           'seconds: the median (min, max) of the wall time the run timed itself, after its imports ([process]: spawn to exit); '
           'cpu: its user+system seconds, measured the same way\n')
     header = ['', 'median s', 'min s', 'max s', 'cpu s', 'MiB/s', 'ratio', 'peak RSS MiB']
@@ -790,8 +816,8 @@ def main() -> None:
     if str(arguments.collections) not in sys.path:
         sys.path.insert(0, str(arguments.collections))
     started = time.monotonic()
-    results: dict[str, t.Any] = {'machine': _bench.machine_info(), 'runs': arguments.runs, 'sizes_mib': list(arguments.sizes),
-                                 'size_allowance_bytes': SIZE_ALLOWANCE}
+    results: dict[str, t.Any] = {'machine': _bench.machine_info(), 'runs': arguments.runs, 'smallest_size_runs': arguments.runs * SMALLEST_SIZE_ROUNDS,
+                                 'sizes_mib': list(arguments.sizes), 'size_allowance_bytes': SIZE_ALLOWANCE}
     with _bench.Workspace.create('wasm-oci-bench-transfer-') as workspace:
         registry = _bench.LoopbackRegistry.start(workspace.root / 'registry')
         workspace.stops.append(registry.stop)

@@ -195,6 +195,10 @@ def _use_watched_pools(manager: t.Any) -> t.Any:
     return manager
 
 
+def _authorization_as_sent(request: t.Any) -> t.Any:
+    return request
+
+
 def new_session() -> t.Any:
     """A requests session whose requests can be held to a Deadline (see ``send``)."""
     class WatchedAdapter(requests.adapters.HTTPAdapter):
@@ -206,6 +210,10 @@ def new_session() -> t.Any:
             return _use_watched_pools(super().proxy_manager_for(*args, **kwargs))
 
     session = requests.Session()
+    # Credentials come from the registry options and the docker config only. Without an auth of its own, a session
+    # reads ~/.netrc on every request, and puts the Basic credentials it has for the host over the Authorization the
+    # client chose (a bearer token), or on a request that must carry none (a redirect to storage, a token realm).
+    session.auth = _authorization_as_sent
     adapter = WatchedAdapter()
     session.mount('http://', adapter)
     session.mount('https://', adapter)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import io
 import os
+import pathlib
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry import transport
-from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import urllib3
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests, urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import SMALL_BODY_LIMIT, Body, Deadline, Reply, deadline_seconds, new_session
 
 
@@ -114,6 +115,20 @@ def test_the_session_sends_bodies_in_large_blocks(url: str) -> None:
     pool = new_session().get_adapter(url).poolmanager.connection_from_url(url)
     connection = pool._new_conn()  # pylint: disable=protected-access
     assert connection.blocksize == transport.SEND_BLOCK_SIZE
+
+
+@pytest.mark.parametrize('authorization', ['Bearer from-the-client', None])
+def test_netrc_credentials_never_reach_a_request(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, authorization: str | None) -> None:
+    """Credentials come from the collection's options and docker config only: requests would read ~/.netrc and put its
+    Basic credentials on any request to a host named there, over the Authorization the client chose, or on a request
+    meant to carry none (a redirect to storage, a token realm that gets no credentials)."""
+    netrc = tmp_path / 'netrc'
+    netrc.write_text('machine 127.0.0.1 login netrc-user password netrc-secret\n', encoding='utf-8')
+    netrc.chmod(0o600)
+    monkeypatch.setenv('NETRC', str(netrc))
+    headers = {'Authorization': authorization} if authorization else {}
+    prepared = new_session().prepare_request(requests.Request('GET', 'http://127.0.0.1:9/v2/', headers=headers))
+    assert prepared.headers.get('Authorization') == authorization
 
 
 def test_a_body_is_read_at_most_to_its_limit() -> None:

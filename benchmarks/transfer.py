@@ -422,6 +422,10 @@ class Bench:
         self.pushes = 0
         self.zygotes: dict[str, subprocess.Popen] = {}
 
+    def smallest(self, image: Image) -> bool:
+        """Whether ``image`` is of the smallest size measured, where every client runs, and more often."""
+        return image.size_mib == min(self.sizes)
+
     def only(self, cases: dict[str, t.Callable[[], t.Any]]) -> dict[str, t.Callable[[], t.Any]]:
         """``cases`` without the clients that ``--clients`` leaves out."""
         return {name: case for name, case in cases.items() if self.clients is None or name in self.clients}
@@ -551,7 +555,7 @@ class Bench:
         """Every case at the smallest size, Ansible for the oci variant only, or every case with ``--every-size``; else
         those a target compares. Then ``--clients``."""
         if not self.every_size:
-            if image.size_mib != min(self.sizes):
+            if not self.smallest(image):
                 cases = {name: case for name, case in cases.items() if name in compared}
             elif image.variant != 'oci':
                 cases = {name: case for name, case in cases.items() if name != 'ansible'}
@@ -576,7 +580,7 @@ def sampled(runner: Bench, image: Image, cases: dict[str, t.Callable[[], t.Any]]
     """``runs`` rounds of every case, alternating; at the smallest size then more rounds of all but Ansible, so that
     each of those has SMALLEST_SIZE_ROUNDS times as many."""
     samples = runner.bench.alternate(cases, runs, warmups=0)
-    if image.size_mib == min(runner.sizes):
+    if runner.smallest(image):
         short = {name: case for name, case in cases.items() if name != 'ansible'}
         for name, values in runner.bench.alternate(short, runs * (SMALLEST_SIZE_ROUNDS - 1), warmups=0).items():
             samples[name] += values

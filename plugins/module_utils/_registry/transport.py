@@ -96,8 +96,7 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_watchdog.start_afresh)
+os.register_at_fork(after_in_child=_watchdog.start_afresh)
 
 
 class Deadline:
@@ -108,7 +107,6 @@ class Deadline:
         self.expired = False
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
-        self._finished = False
         _watchdog.watch(self, seconds)
 
     def watch(self, sock: t.Any) -> None:
@@ -121,10 +119,8 @@ class Deadline:
                 _shut_down(sock)
 
     def expire(self) -> None:
-        """The deadline passed: shut the request's socket down, unless the request finished first."""
+        """The deadline passed: shut the request's socket down (a finished request has handed it back already)."""
         with self._lock:
-            if self._finished:
-                return
             self.expired = True
             if self._socket is not None:
                 _shut_down(self._socket)
@@ -133,7 +129,6 @@ class Deadline:
         """The request is over: leave its socket (back in the pool) alone."""
         _watchdog.forget(self)
         with self._lock:
-            self._finished = True
             self._socket = None
 
 

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import pathlib
+import socket
 import typing as t
 
 import pytest
@@ -58,6 +59,36 @@ def test_large_blobs_are_uploaded_in_chunks(registry_plain: Registry, monkeypatc
     assert client.has_blob(digest, len(data))
     with client.open_blob(digest, len(data), 'test download') as reply:
         assert reply.body(len(data) + 1).read() == data
+
+
+def test_requests_share_one_connection(registry_tls: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An answer with no body left to read (a HEAD, an upload step, a manifest read to its end) hands its connection
+    back, so the steps of a push make one TLS handshake, not one each."""
+    client = _client(registry_tls, 'client/one-connection:1')
+    port = int(registry_tls.host.rsplit(':', 1)[1])
+    connections: list[t.Any] = []
+    real_connect = socket.socket.connect
+
+    def counted_connect(sock: socket.socket, address: t.Any) -> None:
+        connections.append(address)
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, 'connect', counted_connect)
+    config = _upload(client, b'{}')
+    layer = _upload(client, b'a layer')
+    assert client.has_blob(layer, len(b'a layer'))
+    assert not client.has_blob('sha256:' + '0' * 64, 1)
+    manifest = json.dumps({
+        'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+        'config': {'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': config, 'size': 2},
+        'layers': [{'mediaType': 'application/vnd.oci.image.layer.v1.tar', 'digest': layer, 'size': len(b'a layer')}],
+    }).encode()
+    client.put_manifest('1', 'application/vnd.oci.image.manifest.v1+json', manifest)
+    fetched = client.get_manifest('1')
+    assert fetched is not None
+    assert fetched[1] == manifest
+    assert client.head_manifest('1') is not None
+    assert [address[1] for address in connections] == [port]
 
 
 def test_token_scope_is_upgraded_from_pull_to_push(registry_token: Registry, token_service: t.Any) -> None:

@@ -292,9 +292,14 @@ class Reply:
             return None
 
     def close(self) -> None:
-        # Closing a streamed response drops its connection instead of reading what is left of the body.
-        self._response.close()
         self._deadline.finish()
+        raw = self._response.raw
+        if raw.length_remaining == 0:
+            # Nothing is left of the body (a HEAD, an empty answer, a body read to its end): reading its end hands the
+            # connection back to the pool, and the next request to the registry needs no new one (nor TLS handshake).
+            raw.read(decode_content=False)
+        # Else closing the streamed response drops its connection instead of reading what is left of the body.
+        self._response.close()
 
     def __enter__(self) -> Reply:
         return self

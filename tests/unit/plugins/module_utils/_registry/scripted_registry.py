@@ -33,6 +33,7 @@ class FakeRaw:
     def __init__(self, data: bytes) -> None:
         self._stream = io.BytesIO(data)
         self.read_total = 0
+        self.length_remaining: int | None = None
 
     def read(self, amt: int, decode_content: bool = True) -> bytes:
         chunk = self._stream.read(amt)

@@ -29,6 +29,7 @@ class FakeRaw:
         self._stream = io.BytesIO(data)
         self._error = error
         self.asked: list[int] = []
+        self.length_remaining: int | None = None
 
     def read(self, amt: int, decode_content: bool = True) -> bytes:
         assert decode_content is False, 'bodies are read without content decoding'

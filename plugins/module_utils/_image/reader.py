@@ -9,9 +9,7 @@ variant the same way, from a registry or a local layout.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import functools
 import hashlib
 import typing as t
 
@@ -299,23 +297,6 @@ def _copy_module_layer(
         return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what, layer['digest'])
 
 
-_Streamed = t.TypeVar('_Streamed')
-
-
-def _config_beside(
-    source: ContentSource, config_descriptor: dict[str, t.Any], stream: t.Callable[[], _Streamed] | None,
-) -> tuple[bytes, _Streamed | None]:
-    """The config blob, and what ``stream`` returns (None without it). The config is fetched while ``stream`` reads the
-    module, so its round trip costs the pull of a small module nothing; both are verified before either is used."""
-    what = f'Config of {source.reference}'
-    if stream is None:
-        return read_small_blob(source, config_descriptor, what), None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        config = pool.submit(read_small_blob, source, config_descriptor, what)
-        streamed = stream()
-        return config.result(), streamed
-
-
 def describe(
     source: ContentSource, resolved: ResolvedImage, max_size: int = DEFAULT_MAX_SIZE, target: t.BinaryIO | None = None,
 ) -> ImageDescription:
@@ -339,14 +320,16 @@ def describe(
     variant = resolved.variant
     # The oci and artifact variants name their module layer; a compat image's module is found by scanning its layers.
     layer = module_layer(resolved, what) if variant != mt.VARIANT_COMPAT else None
-    # A module going into ``target`` streams beside the config unless the config must be read first: only under ORAS's
-    # config can a compat image be an untyped module, which the config decides.
-    stream: t.Callable[[], ModuleContent | _CompatScan] | None = None
+    # A module going into ``target`` streams before the config is fetched, unless the config must be read first: only
+    # under ORAS's config can a compat image be an untyped module, which the config decides. The config's round trip
+    # then overlaps the module's writeback, which the target's commit waits for; fetched beside the module's download,
+    # it delayed that download's start (a 16 MiB pull took a tenth longer), and fetched before it, the whole pull.
+    streamed: ModuleContent | _CompatScan | None = None
     if target is not None and layer is not None:
-        stream = functools.partial(_copy_module_layer, source, layer, target, max_size)
+        streamed = _copy_module_layer(source, layer, target, max_size)
     elif target is not None and config_descriptor.get('mediaType') not in _ORAS_CONFIGS:
-        stream = functools.partial(_scan_compat, source, resolved, max_size, target, None)
-    config_blob, streamed = _config_beside(source, config_descriptor, stream)
+        streamed = _scan_compat(source, resolved, max_size, target, None)
+    config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
 
     platform = resolved.index_platform
     config: t.Any = None

@@ -31,7 +31,7 @@ class FakeRaw:
         self.asked: list[int] = []
         self.length_remaining: int | None = None
 
-    def read(self, amt: int, decode_content: bool = True) -> bytes:
+    def read(self, amt: int | None = None, decode_content: bool = True) -> bytes:
         assert decode_content is False, 'bodies are read without content decoding'
         self.asked.append(amt)
         if self._error:
@@ -182,6 +182,17 @@ def test_a_small_body_keeps_only_the_limit_and_closing_finishes_the_deadline() -
     assert response.closed
     assert response.raw.asked == [SMALL_BODY_LIMIT]
     assert deadline not in transport._watchdog._due
+
+
+@pytest.mark.parametrize(('left', 'asked'), [(0, [None]), (5, []), (None, [])])
+def test_closing_reads_the_end_of_a_body_only_when_nothing_is_left(left: int | None, asked: list[int | None]) -> None:
+    """Reading the end hands the connection back to its pool; a body with bytes left, or an unknown rest (chunked), is
+    never read for that: closing drops its connection."""
+    response = FakeResponse(b'')
+    response.raw.length_remaining = left
+    Reply(response, finished_deadline(), 'Reading').close()
+    assert response.raw.asked == asked
+    assert response.closed
 
 
 @pytest.mark.parametrize(('body', 'document'), [

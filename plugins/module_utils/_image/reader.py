@@ -322,8 +322,8 @@ def describe(
     layer = module_layer(resolved, what) if variant != mt.VARIANT_COMPAT else None
     # A module going into ``target`` streams before the config is fetched, unless the config must be read first: only
     # under ORAS's config can a compat image be an untyped module, which the config decides. The config's round trip
-    # then overlaps the module's writeback, which the target's commit waits for; fetched beside the module's download,
-    # it delayed that download's start (a 16 MiB pull took a tenth longer), and fetched before it, the whole pull.
+    # then overlaps the module's writeback, which the target's commit waits for. Fetched beside the module's download
+    # it delayed that download's start (a 16 MiB pull took a tenth longer); fetched before it, it delayed the whole pull.
     streamed: ModuleContent | _CompatScan | None = None
     if target is not None and layer is not None:
         streamed = _copy_module_layer(source, layer, target, max_size)

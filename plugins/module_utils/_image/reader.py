@@ -324,11 +324,12 @@ def describe(
     # under ORAS's config can a compat image be an untyped module, which the config decides. The config's round trip
     # then overlaps the module's writeback, which the target's commit waits for. Fetched beside the module's download
     # it delayed that download's start (a 16 MiB pull took a tenth longer); fetched before it, it delayed the whole pull.
-    streamed: ModuleContent | _CompatScan | None = None
-    if target is not None and layer is not None:
-        streamed = _copy_module_layer(source, layer, target, max_size)
+    wasm: ModuleContent | None = None
+    scan: _CompatScan | None = None
+    if layer is not None:
+        wasm = _copy_module_layer(source, layer, target, max_size) if target is not None else ModuleContent(layer['digest'], layer['size'])
     elif target is not None and config_descriptor.get('mediaType') not in _ORAS_CONFIGS:
-        streamed = _scan_compat(source, resolved, max_size, target, None)
+        scan = _scan_compat(source, resolved, max_size, target, None)
     config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
 
     platform = resolved.index_platform
@@ -341,12 +342,9 @@ def describe(
         platform = platform or {key: config[key] for key in ('os', 'architecture') if key in config}
         runtime = _runtime_from_annotations(annotations)
 
-    wasm: ModuleContent
-    if layer is not None:
-        wasm = streamed if isinstance(streamed, ModuleContent) else ModuleContent(digest=layer['digest'], size=layer['size'])
-    else:
+    if wasm is None:  # a compat image: its scan, if the config had to come first, reads its layers now
         untyped = _untyped_oras_module(manifest, config)
-        scan = streamed if isinstance(streamed, _CompatScan) else _scan_compat(source, resolved, max_size, target, untyped)
+        scan = scan or _scan_compat(source, resolved, max_size, target, untyped)
         runtime = scan.runtime or runtime
         wasm = scan.module
         variant = scan.variant

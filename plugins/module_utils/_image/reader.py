@@ -9,7 +9,9 @@ variant the same way, from a registry or a local layout.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import typing as t
 
@@ -220,6 +222,7 @@ def _untyped_oras_module(manifest: dict[str, t.Any], config: t.Any) -> dict[str,
 
 def _scan_compat(
     source: ContentSource, resolved: ResolvedImage, max_size: int, target: t.BinaryIO | None, untyped: dict[str, t.Any] | None,
+    started: t.Callable[[], None] = lambda: None,
 ) -> _CompatScan:
     """Read every tar layer to its end, checked against its digest, and find the one ``plugin.wasm`` in them.
 
@@ -228,6 +231,7 @@ def _scan_compat(
     first copy met is streamed into ``target``: the others are hashed to be compared with it.
     ``untyped`` (the only layer, when the image may be ORAS's untyped module) is read as the module
     itself when it starts with the Wasm magic, in the same one pass; any other tar-labelled module is refused.
+    ``started`` is called each time a layer's download has begun.
     """
     tar_layers = [layer for layer in resolved.manifest['layers'] if layer.get('mediaType') in mt.TAR_LAYERS]
     total = sum(layer['size'] for layer in tar_layers)
@@ -238,6 +242,7 @@ def _scan_compat(
     for layer in tar_layers:
         what = f'Layer {layer["digest"]} of {source.reference}'
         with source.open_blob(layer, what) as reader:
+            started()
             peekable = PeekableStream(t.cast(t.BinaryIO, reader))
             stream = t.cast(t.BinaryIO, peekable)
             if peekable.peek(len(WASM_MAGIC)) == WASM_MAGIC:
@@ -287,13 +292,46 @@ def _verified_module(
     return sink.finish(blob_digest)
 
 
+class _SmallBlobBeside:
+    """A small blob (an image's config), fetched in a thread of its own once ``start`` is called, else when asked for.
+
+    Started when the module's download has begun, its round trip overlaps the download and costs a small pull nothing.
+    Started earlier, the registry answered both at once and the download's first byte came later (a 16 MiB pull took a
+    tenth longer); fetched after the download, its round trip added to the pull. Leaving the ``with`` block waits for
+    the thread, so nothing is left running when the download fails.
+    """
+
+    def __init__(self, source: ContentSource, descriptor: dict[str, t.Any], what: str) -> None:
+        self._fetch = functools.partial(read_small_blob, source, descriptor, what)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._future: concurrent.futures.Future[bytes] | None = None
+
+    def start(self) -> None:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='wasm-oci-config')
+            self._future = self._pool.submit(self._fetch)
+
+    def blob(self) -> bytes:
+        """The blob, verified: from the thread when one was started (its error raised here), else fetched now."""
+        return self._future.result() if self._future is not None else self._fetch()
+
+    def __enter__(self) -> _SmallBlobBeside:
+        return self
+
+    def __exit__(self, *exc_info: t.Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
 def _copy_module_layer(
-    source: ContentSource, layer: dict[str, t.Any], target: t.BinaryIO, max_size: int,
+    source: ContentSource, layer: dict[str, t.Any], target: t.BinaryIO, max_size: int, started: t.Callable[[], None],
 ) -> ModuleContent:
+    """Copy the module layer into ``target``; ``started`` is called once its download has begun."""
     what = f'Module layer {layer["digest"]} of {source.reference}'
     if layer['size'] > max_size:
         raise ImageFormatError(f'{what} is {layer["size"]} bytes, more than max_size ({max_size} bytes)')
     with source.open_blob(layer, what) as reader:
+        started()
         return _verified_module(reader, t.cast(t.BinaryIO, reader), target, max_size, what, layer['digest'])
 
 
@@ -320,17 +358,17 @@ def describe(
     variant = resolved.variant
     # The oci and artifact variants name their module layer; a compat image's module is found by scanning its layers.
     layer = module_layer(resolved, what) if variant != mt.VARIANT_COMPAT else None
-    # A module going into ``target`` streams before the config is fetched, unless the config must be read first: only
-    # under ORAS's config can a compat image be an untyped module, which the config decides. The config's round trip
-    # then overlaps the module's writeback, which the target's commit waits for. Fetched beside the module's download
-    # it delayed that download's start (a 16 MiB pull took a tenth longer); fetched before it, it delayed the whole pull.
+    # A module going into ``target`` streams while the config is fetched, unless the config must be read first: only
+    # under ORAS's config can a compat image be an untyped module, which the config decides.
     wasm: ModuleContent | None = None
     scan: _CompatScan | None = None
-    if layer is not None:
-        wasm = _copy_module_layer(source, layer, target, max_size) if target is not None else ModuleContent(layer['digest'], layer['size'])
-    elif target is not None and config_descriptor.get('mediaType') not in _ORAS_CONFIGS:
-        scan = _scan_compat(source, resolved, max_size, target, None)
-    config_blob = read_small_blob(source, config_descriptor, f'Config of {source.reference}')
+    with _SmallBlobBeside(source, config_descriptor, f'Config of {source.reference}') as config_fetch:
+        if layer is not None:
+            wasm = (_copy_module_layer(source, layer, target, max_size, config_fetch.start) if target is not None
+                    else ModuleContent(layer['digest'], layer['size']))
+        elif target is not None and config_descriptor.get('mediaType') not in _ORAS_CONFIGS:
+            scan = _scan_compat(source, resolved, max_size, target, None, config_fetch.start)
+        config_blob = config_fetch.blob()
 
     platform = resolved.index_platform
     config: t.Any = None

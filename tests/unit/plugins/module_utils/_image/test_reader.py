@@ -4,17 +4,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import pathlib
 import random
 import re
+import threading
+import time
 import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RuntimeConfigError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RegistryError, RuntimeConfigError
 from ansible_collections.wasm.oci.plugins.module_utils._image import platform as image_platform
 from ansible_collections.wasm.oci.plugins.module_utils._image.builder import BuiltImage, BuiltImageSource, build_image
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
@@ -22,7 +25,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._image.platform import ch
 from ansible_collections.wasm.oci.plugins.module_utils._image.reader import ModuleContent, ResolvedImage, classify, describe, describe_tag, resolve
 from ansible_collections.wasm.oci.plugins.module_utils._image.runtime_config import RuntimeConfig
 from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
-from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import canonical_json, sha256_digest
+from ansible_collections.wasm.oci.plugins.module_utils._oci.digests import DigestingReader, canonical_json, sha256_digest
 from ansible_collections.wasm.oci.plugins.module_utils._oci.documents import METADATA_LIMIT, parse_json_document, read_small_blob
 from ansible_collections.wasm.oci.plugins.module_utils._oci.layout import LayoutSource, OciLayout, store_image
 from ansible_collections.wasm.oci.tests.unit.wasm_fixtures import LayoutBuilder, TarEntry, gzip_bytes, proxy_module, tar_bytes, uleb128
@@ -152,6 +155,92 @@ def test_a_module_that_is_a_whole_blob_is_hashed_once(monkeypatch: pytest.Monkey
     assert (data, content.digest) == (module, sha256_digest(module))
     # Besides the module's passes: small documents, and for compat the tar and gzip framing.
     assert module_hashes * len(module) <= sum(hashed) < module_hashes * len(module) + 8192
+
+
+class _WatchedSource(BuiltImageSource):
+    """A built image whose config is fetched in ``config_fetched`` (by the thread it names), and whose module (or compat
+    layer) waits, at its first read, up to ``wait`` seconds for the config to have been fetched."""
+
+    def __init__(self, image: BuiltImage, wait: float = 5.0, config_error: Exception | None = None, body_error: Exception | None = None,
+                 config_delay: float = 0.0) -> None:
+        super().__init__(image, REFERENCE)
+        self.wait = wait
+        self.config_delay = config_delay
+        self.config_error = config_error
+        self.body_error = body_error
+        self.config_fetched = threading.Event()
+        self.config_thread: threading.Thread | None = None
+        self.config_seen_while_downloading = False
+
+    def _config_digest(self) -> str:
+        return t.cast(str, json.loads(self.image.manifest)['config']['digest'])
+
+    def open_blob(self, descriptor: dict[str, t.Any], what: str) -> t.Any:
+        if descriptor['digest'] == self._config_digest():
+            self.config_thread = threading.current_thread()
+            time.sleep(self.config_delay)
+            try:
+                if self.config_error:
+                    raise self.config_error
+                return super().open_blob(descriptor, what)
+            finally:
+                self.config_fetched.set()
+        return self._download(super().open_blob(descriptor, what))
+
+    @contextlib.contextmanager
+    def _download(self, opened: t.ContextManager[DigestingReader]) -> t.Iterator[DigestingReader]:
+        with opened as reader:
+            source = self
+            real_read = reader.read
+
+            def first_read(size: int = -1) -> bytes:
+                if not source.config_seen_while_downloading:
+                    source.config_seen_while_downloading = source.config_fetched.wait(source.wait)
+                if source.body_error:
+                    raise source.body_error
+                reader.read = real_read  # type: ignore[method-assign]
+                return real_read(size)
+
+            reader.read = first_read  # type: ignore[method-assign]
+            yield reader
+
+
+@pytest.mark.parametrize('variant', ['oci', 'compat'])
+def test_a_pull_fetches_the_config_in_another_thread_while_the_module_downloads(variant: str) -> None:
+    image, _source = _built_source(variant)
+    source = _WatchedSource(image)
+    target = io.BytesIO()
+    description = describe(source, _resolve(source), target=target)
+    assert source.config_seen_while_downloading
+    assert source.config_thread is not threading.current_thread()
+    assert target.getvalue() == MODULE
+    _check_description(description, variant)
+
+
+def test_describing_without_a_download_fetches_the_config_itself() -> None:
+    image, _source = _built_source('oci')
+    source = _WatchedSource(image)
+    _check_description(describe(source, _resolve(source)), 'oci')
+    assert source.config_thread is threading.current_thread()
+
+
+@pytest.mark.parametrize('variant', ['oci', 'compat'])
+def test_a_config_that_fails_beside_the_download_fails_the_pull(variant: str) -> None:
+    image, _source = _built_source(variant)
+    source = _WatchedSource(image, config_error=RegistryError('Config of x failed: HTTP 500'))
+    with pytest.raises(RegistryError, match=r'^Config of x failed: HTTP 500$'):
+        describe(source, _resolve(source), target=io.BytesIO())
+
+
+@pytest.mark.parametrize('variant', ['oci', 'compat'])
+def test_a_failed_download_returns_only_when_the_config_fetch_is_over(variant: str) -> None:
+    image, _source = _built_source(variant)
+    # The download fails at once, while the config is still being fetched.
+    source = _WatchedSource(image, wait=0, body_error=RegistryError('the connection broke'), config_delay=0.3)
+    with pytest.raises(RegistryError, match=r'^the connection broke$'):
+        describe(source, _resolve(source), target=io.BytesIO())
+    assert source.config_thread is not None
+    assert not source.config_thread.is_alive()
 
 
 @pytest.mark.parametrize('variant', ['oci', 'compat'])

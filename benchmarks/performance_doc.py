@@ -24,6 +24,7 @@ PULL_ROWS = {
     'library': 'library pull',
     'floor_fsync': 'floor: GET, sha256, write, fsync',
     'floor_no_fsync': 'floor without fsync',
+    'floor_by_tag': 'floor by tag: the manifest, then the floor',
     'compat_floor': 'compat floor: and gunzip, tar, sha256 of the module',
     'skopeo': '`skopeo copy` to `dir:` [process]',
     'oras': 'ORAS SDK pull',

@@ -26,7 +26,9 @@ Method (everything on loopback, under one temporary directory that is removed at
    * the floor: one streamed GET of the blob that holds the module with ``http.client``, sha256 over it, written to a
      file, fsynced; and the same without the fsync. For a compat image also the compat floor: the same GET and
      sha256, gunzipped with zlib, the tar headers walked to ``plugin.wasm``, which is hashed, written and fsynced
-     (the least a verified compat pull can do: the module's digest is not in the manifest).
+     (the least a verified compat pull can do: the module's digest is not in the manifest). For an oci image also the
+     floor by tag: the manifest's GET, then the floor's for the module layer it names, on the same connection (what a
+     pull by tag cannot do without; the config, which only describes the image, left out).
 
    The library, ORAS and the floors run each in a new process and time themselves (wall and CPU): a zygote per kind
    that has made the run's imports forks one child per run (the imports, half a second each time, are not measured
@@ -173,19 +175,18 @@ def library_push(layout_path: str, tag: str, name: str) -> dict[str, t.Any]:
     return {'changed': outcome.changed, 'uploaded': outcome.counts.uploaded}
 
 
-def _get(url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     parsed = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parsed.netloc, timeout=30)
-    connection.request('GET', parsed.path)
+    connection.request('GET', parsed.path, headers=headers or {})
     response = connection.getresponse()
     if response.status != 200:
         raise RuntimeError(f'GET {url}: HTTP {response.status}')
     return connection, response
 
 
-def floor_pull(url: str, digest: str, dest: str, fsync: bool) -> dict[str, t.Any]:
-    """The least a verified pull can do: one streamed GET, sha256 over it, written to a file, fsynced (``fsync``)."""
-    connection, response = _get(url)
+def _stream_to_file(response: http.client.HTTPResponse, dest: str, fsync: bool) -> str:
+    """The floor's loop: the body read into one buffer, hashed, written to ``dest``, fsynced (``fsync``); its digest."""
     hasher = hashlib.sha256()
     view = memoryview(bytearray(CHUNK))
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -197,9 +198,33 @@ def floor_pull(url: str, digest: str, dest: str, fsync: bool) -> dict[str, t.Any
             os.fsync(fd)
     finally:
         os.close(fd)
+    return f'sha256:{hasher.hexdigest()}'
+
+
+def floor_pull(url: str, digest: str, dest: str, fsync: bool) -> dict[str, t.Any]:
+    """The least a verified pull can do: one streamed GET, sha256 over it, written to a file, fsynced (``fsync``)."""
+    connection, response = _get(url)
+    try:
+        streamed = _stream_to_file(response, dest, fsync)
+    finally:
         connection.close()
-    if f'sha256:{hasher.hexdigest()}' != digest:
+    if streamed != digest:
         raise RuntimeError(f'{url} does not match {digest}')
+    return {}
+
+
+def floor_by_tag_pull(manifest_url: str, manifest_type: str, layer_type: str, dest: str) -> dict[str, t.Any]:
+    """The least a verified pull by tag can do: the manifest (of ``manifest_type``), then the floor for the layer of
+    ``layer_type`` it names, over the same connection (the config, which describes the image, left out)."""
+    connection, response = _get(manifest_url, {'Accept': manifest_type})
+    try:
+        layer = next(layer for layer in json.loads(response.read())['layers'] if layer['mediaType'] == layer_type)
+        connection.request('GET', f'{urllib.parse.urlsplit(manifest_url).path.split("/manifests/", 1)[0]}/blobs/{layer["digest"]}')
+        streamed = _stream_to_file(connection.getresponse(), dest, fsync=True)
+    finally:
+        connection.close()
+    if streamed != layer['digest']:
+        raise RuntimeError(f'the blob of {manifest_url} does not match {layer["digest"]}')
     return {}
 
 
@@ -263,6 +288,7 @@ CHILDREN: dict[str, t.Callable[..., dict[str, t.Any]]] = {
     'library-pull': library_pull,
     'library-push': library_push,
     'floor-pull': floor_pull,
+    'floor-by-tag-pull': floor_by_tag_pull,
     'compat-floor-pull': compat_floor_pull,
     'oras-pull': oras_pull,
     'oras-push': oras_push,
@@ -278,7 +304,7 @@ def _cpu_seconds() -> float:
 ZYGOTE_OF = {
     'baseline': 'library', 'library-pull': 'library', 'library-push': 'library',
     'oras-pull': 'oras', 'oras-push': 'oras',
-    'floor-pull': 'plain', 'compat-floor-pull': 'plain',
+    'floor-pull': 'plain', 'floor-by-tag-pull': 'plain', 'compat-floor-pull': 'plain',
 }
 
 
@@ -495,6 +521,9 @@ class Bench:
         return f'{self.host}/push/{image.variant}-{image.size_mib}-{client}-{self.pushes}'
 
     def pull_cases(self, image: Image) -> dict[str, t.Callable[[], t.Any]]:
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_collections.wasm.oci.plugins.module_utils._oci import media_types as mt
+
         reference = f'{self.host}/{image.repository}:{TAG}'
         blob_url = f'http://{self.host}/v2/{image.repository}/blobs/{image.blob_digest}'
         module_dest = 'module.wasm'
@@ -521,13 +550,20 @@ class Bench:
             return self.child('floor-pull', url=blob_url, digest=image.blob_digest, dest=str(self.empty_directory('floor') / 'blob'),
                               fsync=False)[0]
 
+        def floor_by_tag() -> t.Any:
+            return self.child('floor-by-tag-pull', manifest_url=f'http://{self.host}/v2/{image.repository}/manifests/{TAG}',
+                              manifest_type=mt.OCI_MANIFEST, layer_type=image.blob_media_type,
+                              dest=str(self.empty_directory('floor') / 'blob'))[0]
+
         def compat_floor() -> t.Any:
             return self.child('compat-floor-pull', url=blob_url, digest=image.blob_digest,
                               dest=str(self.empty_directory('floor') / module_dest))[0]
 
         cases = {'ansible': ansible, 'library': library, 'skopeo': skopeo, 'oras': oras, 'floor_fsync': floor,
                  'floor_no_fsync': floor_no_fsync}
-        if image.variant == 'compat':
+        if image.variant == 'oci':
+            cases['floor_by_tag'] = floor_by_tag
+        else:
             cases['compat_floor'] = compat_floor
         return self.chosen(image, cases, PULL_COMPARED[image.variant])
 
@@ -691,6 +727,7 @@ PULL_LABELS = {
     'oras': 'ORAS SDK pull',
     'floor_fsync': 'floor: GET+sha256+write+fsync',
     'floor_no_fsync': 'floor without fsync',
+    'floor_by_tag': 'floor by tag: GET manifest, then the floor',
     'compat_floor': 'compat floor: + gunzip, tar, sha256',
 }
 PUSH_LABELS = {
@@ -800,7 +837,7 @@ def parse_arguments() -> argparse.Namespace:
                         help='every client at every size (about twice as long); by default above the smallest size only the '
                              'clients a target compares')
     parser.add_argument('--clients', type=lambda text: tuple(text.split(',')), default=None,
-                        help='only these clients, comma-separated: ansible,library,skopeo,oras,floor_fsync,floor_no_fsync,compat_floor')
+                        help='only these clients, comma-separated: ansible,library,skopeo,oras,floor_fsync,floor_no_fsync,floor_by_tag,compat_floor')
     parser.add_argument('--collections', type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[1] / '.build' / 'linked',
                         help='the ANSIBLE_COLLECTIONS_PATH (and PYTHONPATH) holding wasm.oci')
     parser.add_argument('--zygote', choices=sorted(set(ZYGOTE_OF.values())), help=argparse.SUPPRESS)

@@ -9,10 +9,10 @@ variant the same way, from a registry or a local layout.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
 import hashlib
+import threading
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
@@ -303,24 +303,36 @@ class _SmallBlobBeside:
 
     def __init__(self, source: ContentSource, descriptor: dict[str, t.Any], what: str) -> None:
         self._fetch = functools.partial(read_small_blob, source, descriptor, what)
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._future: concurrent.futures.Future[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._blob = b''
+        self._error: Exception | None = None
 
     def start(self) -> None:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='wasm-oci-config')
-            self._future = self._pool.submit(self._fetch)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fetch_beside, name='wasm-oci-config', daemon=True)
+            self._thread.start()
+
+    def _fetch_beside(self) -> None:
+        try:
+            self._blob = self._fetch()
+        except Exception as error:  # raised by blob(), in the caller's thread  # pylint: disable=broad-exception-caught
+            self._error = error
 
     def blob(self) -> bytes:
         """The blob, verified: from the thread when one was started (its error raised here), else fetched now."""
-        return self._future.result() if self._future is not None else self._fetch()
+        if self._thread is None:
+            return self._fetch()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._blob
 
     def __enter__(self) -> _SmallBlobBeside:
         return self
 
     def __exit__(self, *exc_info: t.Any) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _copy_module_layer(

@@ -213,18 +213,18 @@ def floor_pull(url: str, digest: str, dest: str, fsync: bool) -> dict[str, t.Any
     return {}
 
 
-def floor_by_tag_pull(manifest_url: str, manifest_type: str, layer_type: str, dest: str) -> dict[str, t.Any]:
-    """The least a verified pull by tag can do: the manifest (of ``manifest_type``), then the floor for the layer of
-    ``layer_type`` it names, over the same connection (the config, which describes the image, left out)."""
-    connection, response = _get(manifest_url, {'Accept': manifest_type})
+def floor_by_tag_pull(repository_url: str, tag: str, manifest_type: str, layer_type: str, dest: str) -> dict[str, t.Any]:
+    """The least a verified pull by tag can do: the manifest ``tag`` names (of ``manifest_type``), then the floor for the
+    layer of ``layer_type`` it names, over the same connection (the config, which describes the image, left out)."""
+    connection, response = _get(f'{repository_url}/manifests/{tag}', {'Accept': manifest_type})
     try:
         layer = next(layer for layer in json.loads(response.read())['layers'] if layer['mediaType'] == layer_type)
-        connection.request('GET', f'{urllib.parse.urlsplit(manifest_url).path.split("/manifests/", 1)[0]}/blobs/{layer["digest"]}')
+        connection.request('GET', f'{urllib.parse.urlsplit(repository_url).path}/blobs/{layer["digest"]}')
         streamed = _stream_to_file(connection.getresponse(), dest, fsync=True)
     finally:
         connection.close()
     if streamed != layer['digest']:
-        raise RuntimeError(f'the blob of {manifest_url} does not match {layer["digest"]}')
+        raise RuntimeError(f'the module layer of {repository_url}:{tag} does not match {layer["digest"]}')
     return {}
 
 
@@ -551,7 +551,7 @@ class Bench:
                               fsync=False)[0]
 
         def floor_by_tag() -> t.Any:
-            return self.child('floor-by-tag-pull', manifest_url=f'http://{self.host}/v2/{image.repository}/manifests/{TAG}',
+            return self.child('floor-by-tag-pull', repository_url=f'http://{self.host}/v2/{image.repository}', tag=TAG,
                               manifest_type=mt.OCI_MANIFEST, layer_type=image.blob_media_type,
                               dest=str(self.empty_directory('floor') / 'blob'))[0]
 

@@ -9,10 +9,10 @@ variant the same way, from a registry or a local layout.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
-import threading
 import typing as t
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
@@ -292,47 +292,26 @@ def _verified_module(
     return sink.finish(blob_digest)
 
 
-class _SmallBlobBeside:
-    """A small blob (an image's config), fetched in a thread of its own once ``start`` is called, else when asked for.
+class _FetchOnStart:
+    """A small blob (an image's config), fetched in ``pool`` once ``start`` is called, else by ``blob`` itself.
 
     Started when the module's download has begun, its round trip overlaps the download and costs a small pull nothing.
     Started earlier, the registry answered both at once and the download's first byte came later (a 16 MiB pull took a
-    tenth longer); fetched after the download, its round trip added to the pull. Leaving the ``with`` block waits for
-    the thread, so nothing is left running when the download fails.
+    tenth longer); fetched after the download, its round trip added to the pull.
     """
 
-    def __init__(self, source: ContentSource, descriptor: dict[str, t.Any], what: str) -> None:
-        self._fetch = functools.partial(read_small_blob, source, descriptor, what)
-        self._thread: threading.Thread | None = None
-        self._blob = b''
-        self._error: Exception | None = None
+    def __init__(self, pool: concurrent.futures.ThreadPoolExecutor, fetch: t.Callable[[], bytes]) -> None:
+        self._pool = pool
+        self._fetch = fetch
+        self._future: concurrent.futures.Future[bytes] | None = None
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._fetch_beside, name='wasm-oci-config', daemon=True)
-            self._thread.start()
-
-    def _fetch_beside(self) -> None:
-        try:
-            self._blob = self._fetch()
-        except Exception as error:  # raised by blob(), in the caller's thread  # pylint: disable=broad-exception-caught
-            self._error = error
+        if self._future is None:
+            self._future = self._pool.submit(self._fetch)
 
     def blob(self) -> bytes:
-        """The blob, verified: from the thread when one was started (its error raised here), else fetched now."""
-        if self._thread is None:
-            return self._fetch()
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._blob
-
-    def __enter__(self) -> _SmallBlobBeside:
-        return self
-
-    def __exit__(self, *exc_info: t.Any) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        """The blob, verified: from the pool when it was started (its error raised here), else fetched now."""
+        return self._future.result() if self._future is not None else self._fetch()
 
 
 def _copy_module_layer(
@@ -374,7 +353,9 @@ def describe(
     # under ORAS's config can a compat image be an untyped module, which the config decides.
     wasm: ModuleContent | None = None
     scan: _CompatScan | None = None
-    with _SmallBlobBeside(source, config_descriptor, f'Config of {source.reference}') as config_fetch:
+    # Leaving the pool waits for its thread, so nothing is left running when the download fails.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='wasm-oci-config') as pool:
+        config_fetch = _FetchOnStart(pool, functools.partial(read_small_blob, source, config_descriptor, f'Config of {source.reference}'))
         if layer is not None:
             wasm = (_copy_module_layer(source, layer, target, max_size, config_fetch.start) if target is not None
                     else ModuleContent(layer['digest'], layer['size']))

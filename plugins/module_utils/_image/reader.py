@@ -9,11 +9,14 @@ variant the same way, from a registry or a local layout.
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import functools
 import hashlib
 import typing as t
+
+# By name, with the other imports: concurrent.futures imports its executor on first use, which in a new process took
+# 2 ms in the middle of a pull.
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError
 from ansible_collections.wasm.oci.plugins.module_utils._image.description import ImageDescription
@@ -300,10 +303,10 @@ class _FetchOnStart:
     tenth longer); fetched after the download, its round trip added to the pull.
     """
 
-    def __init__(self, pool: concurrent.futures.ThreadPoolExecutor, fetch: t.Callable[[], bytes]) -> None:
+    def __init__(self, pool: ThreadPoolExecutor, fetch: t.Callable[[], bytes]) -> None:
         self._pool = pool
         self._fetch = fetch
-        self._future: concurrent.futures.Future[bytes] | None = None
+        self._future: Future[bytes] | None = None
 
     def start(self) -> None:
         if self._future is None:
@@ -354,7 +357,7 @@ def describe(
     wasm: ModuleContent | None = None
     scan: _CompatScan | None = None
     # Leaving the pool waits for its thread, so nothing is left running when the download fails.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='wasm-oci-config') as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix='wasm-oci-config') as pool:
         config_fetch = _FetchOnStart(pool, functools.partial(read_small_blob, source, config_descriptor, f'Config of {source.reference}'))
         if layer is not None:
             wasm = (_copy_module_layer(source, layer, target, max_size, config_fetch.start) if target is not None

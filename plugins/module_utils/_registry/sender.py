@@ -3,8 +3,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """How a request to a registry is sent: to an allowed destination, through its redirects, again after a passing fault.
 
-Every request has a timeout, a deadline (transport.py) and passes ``verify`` itself (a
-session-level setting is silently overridden by REQUESTS_CA_BUNDLE). Every URL it contacts,
+Every request has a timeout, a deadline (transport.py), and passes ``verify`` and the proxies
+itself: the session reads nothing from the environment, so the sender reads once what requests
+would take from it on every request (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when certificates are
+checked against the default CAs; the proxies and no_proxy for each origin). Every URL it contacts,
 redirects included, goes through the destination rules (destinations.py): an Authorization
 header only to the origin it is meant for, never from https to http. Connection errors, 429 and
 5xx are retried a bounded number of times with bounded waits, honouring Retry-After; 4xx never is.
@@ -13,6 +15,7 @@ header only to the origin it is meant for, never from https to http. Connection 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import typing as t
 import urllib.parse
@@ -68,6 +71,9 @@ class Sender:
         self.timeout = options.timeout
         self.session = new_session()
         self.verify: bool | str = options.ca_path if options.validate_certs and options.ca_path else options.validate_certs
+        if self.verify is True:
+            self.verify = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE') or True
+        self._proxies: dict[Origin, dict[str, str]] = {}
         self.cert = (options.client_cert, options.client_key) if options.client_cert else None
         self.sleep = sleep
         self._secrets = secrets
@@ -132,7 +138,7 @@ class Sender:
             # Whichever hop reaches the authorized origin gets the header, and no other hop does.
             if authorization and origin == authorized:
                 hop_headers['Authorization'] = authorization
-            reply = self._send_once(method, url, hop_headers, body, operation, transfer)
+            reply = self._send_once(method, url, hop_headers, body, operation, transfer, self._proxies_for(origin, url))
             if reply.status not in _REDIRECT_STATUSES or method not in ('GET', 'HEAD'):
                 return reply
             reply.close()
@@ -148,13 +154,20 @@ class Sender:
         except RefusedDestination as exc:
             raise RefusedDestination(f'{operation} failed: {self.registry} sent the client to {exc}; refusing to go there') from None
 
-    def _send_once(self, method: str, url: str, headers: dict[str, str], body: BodyOpener | None, operation: str, transfer: int) -> Reply:
+    def _proxies_for(self, origin: Origin, url: str) -> dict[str, str]:
+        """The proxies the environment names for requests to ``origin`` (none when no_proxy covers it)."""
+        if origin not in self._proxies:
+            self._proxies[origin] = requests.utils.get_environ_proxies(url)
+        return self._proxies[origin]
+
+    def _send_once(self, method: str, url: str, headers: dict[str, str], body: BodyOpener | None, operation: str, transfer: int,
+                   proxies: dict[str, str]) -> Reply:
         """One HTTP request under its deadline."""
         deadline = Deadline(deadline_seconds(self.timeout, transfer))
         data = body() if body else None
         try:
             response = send(self.session, deadline, method, url, headers={'Accept-Encoding': 'identity', **headers},
-                            data=data, timeout=self.timeout, verify=self.verify, cert=self.cert)
+                            data=data, timeout=self.timeout, verify=self.verify, cert=self.cert, proxies=proxies)
         except TRANSPORT_ERRORS:
             deadline.finish()
             if deadline.expired:

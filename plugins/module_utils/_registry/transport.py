@@ -205,6 +205,9 @@ def new_session() -> t.Any:
             return _use_watched_pools(super().proxy_manager_for(*args, **kwargs))
 
     session = requests.Session()
+    # What requests would read from the environment on every request (proxies, a CA bundle) the sender reads once:
+    # each time took a tenth of a millisecond per environment variable, a tenth of a small pull's time in all.
+    session.trust_env = False
     # Credentials come from the registry options and the docker config only. Without an auth of its own, a session
     # reads ~/.netrc on every request, and puts the Basic credentials it has for the host over the Authorization the
     # client chose (a bearer token), or on a request that must carry none (a redirect to storage, a token realm).

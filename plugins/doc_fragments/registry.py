@@ -23,7 +23,7 @@ def _per_side(documentation: str) -> str:
         suboptions = re.sub(rf'O\(({names})\b', rf'O({side}.\1', options)
         sides.append(f'  {side}:\n    description:\n      - {description}\n    type: dict\n    suboptions:\n'
                      + textwrap.indent(suboptions, '    '))
-    return 'options:\n' + ''.join(sides) + 'requirements:\n  - requests\n'
+    return 'options:\n' + ''.join(sides) + 'requirements:' + documentation.split('requirements:', 1)[1]
 
 
 class ModuleDocFragment:
@@ -45,7 +45,9 @@ options:
     type: str
   validate_certs:
     description:
-      - Verify the registry's TLS certificate.
+      - Verify the registry's TLS certificate, against O(ca_path) when given, else against the CA bundle that
+        C(REQUESTS_CA_BUNDLE) or C(CURL_CA_BUNDLE) names on the host running the task, else against the one requests
+        ships (certifi).
     type: bool
     default: true
     aliases: [tls_verify]
@@ -76,10 +78,13 @@ options:
         token service on the same host or a sibling host of the same parent domain. Upload locations and download
         redirects elsewhere get requests without credentials; anything that would move from HTTPS to HTTP, or to a
         link-local or cloud metadata address, is refused. See C(docs/security.md) in the collection.
+      - Requests go through the proxy that C(https_proxy), C(http_proxy) or C(all_proxy) names for the registry on the
+        host running the task, unless C(no_proxy) covers it, read as requests reads them.
     type: float
     default: 30
 requirements:
   - requests
+  - PySocks for a SOCKS proxy (C(all_proxy=socks5://...)) only
 """
 
 

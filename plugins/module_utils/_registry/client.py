@@ -248,8 +248,8 @@ class RegistryClient:
 class _ChunkBody:
     """The next ``size`` bytes of ``stream`` as a request body, read while it is sent.
 
-    Sized and truthy, so the HTTP library sends it with its Content-Length; it has no ``close``, so the request that
-    sent it leaves ``stream`` open for the next chunk. A chunk is sent once (upload sessions are retried whole).
+    It has no ``close``, so the request that sent it leaves ``stream`` open for the next chunk. A chunk is sent once
+    (upload sessions are retried whole).
     """
 
     def __init__(self, stream: ByteStream, size: int) -> None:
@@ -270,6 +270,3 @@ class _ChunkBody:
 
     def __len__(self) -> int:
         return self._size
-
-    def __bool__(self) -> bool:
-        return True

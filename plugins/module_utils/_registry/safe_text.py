@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import typing as t
+import urllib.parse
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 
@@ -42,6 +43,12 @@ def exception_text(exc: BaseException, secrets: t.Iterable[str] = ()) -> str:
     """What went wrong, from an exception of the HTTP library, without URL queries, user info or ``secrets``."""
     text = _USERINFO.sub('//', _QUERY.sub('?' + REDACTED, redact(str(exc), secrets)))
     return printable(text) or type(exc).__name__
+
+
+def url_text(url: str) -> str:
+    """``url`` for a message: scheme, host, port and path, without user info, query or fragment."""
+    parts = urllib.parse.urlsplit(url)
+    return printable(urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition('@')[2], parts.path, '', '')))
 
 
 def error_code(value: t.Any) -> str | None:

@@ -3,10 +3,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """How a request to a registry is sent: to an allowed destination, through its redirects, again after a passing fault.
 
-Every request has a timeout, a deadline (transport.py), and passes ``verify`` and the proxies
-itself: the session reads nothing from the environment, so the sender reads once what requests
-would take from it on every request (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE when certificates are
-checked against the default CAs; the proxies and no_proxy for each origin). Every URL it contacts,
+Every request has a timeout and a deadline (transport.py). Every URL it contacts,
 redirects included, goes through the destination rules (destinations.py): an Authorization
 header only to the origin it is meant for, never from https to http. Connection errors, 429 and
 5xx are retried a bounded number of times with bounded waits, honouring Retry-After; 4xx never is.
@@ -15,24 +12,22 @@ header only to the origin it is meant for, never from https to http. Connection 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 import typing as t
 import urllib.parse
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry.destinations import Destinations, Origin, RefusedDestination
-from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests
-from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import exception_text
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import urllib3
+from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import exception_text, url_text
 from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import (
     TRANSPORT_ERRORS,
+    Connections,
     Deadline,
     DeadlineExceeded,
     Reply,
     deadline_error,
     deadline_seconds,
-    new_session,
-    send,
 )
 
 _MAX_ATTEMPTS = 4
@@ -40,6 +35,10 @@ _MAX_BACKOFF = 10.0
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
+# What a request may fail with for a while: a refused or broken connection, a proxy's failure, an answer too slow.
+# (Not a connection that timed out, though urllib3's NewConnectionError is a ConnectTimeoutError.)
+_PASSING_FAULTS = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProtocolError, urllib3.exceptions.ProxyError,
+                   urllib3.exceptions.ReadTimeoutError) if urllib3 else ()
 
 # Opens a request body anew for each try: a stream cannot be sent twice.
 BodyOpener = t.Callable[[], t.Any]
@@ -69,12 +68,9 @@ class Sender:
         self.registry = registry
         self.destinations = destinations
         self.timeout = options.timeout
-        self.session = new_session()
         self.verify: bool | str = options.ca_path if options.validate_certs and options.ca_path else options.validate_certs
-        if self.verify is True:
-            self.verify = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE') or True
-        self._proxies: dict[Origin, dict[str, str]] = {}
         self.cert = (options.client_cert, options.client_key) if options.client_cert else None
+        self.connections = Connections(self.verify, self.cert)
         self.sleep = sleep
         self._secrets = secrets
 
@@ -88,24 +84,25 @@ class Sender:
         attempt = 0
         while True:
             attempt += 1
+            hops: list[str] = []
             try:
-                reply = self._exchange(method, url, headers, body, operation, authorization, authorized, transfer)
-            except requests.exceptions.SSLError as exc:
+                reply = self._exchange(method, url, headers, body, operation, authorization, authorized, transfer, hops)
+            except urllib3.exceptions.SSLError as exc:
                 raise RegistryError(
                     f'{operation} failed: TLS error talking to {self.registry}: {exception_text(exc, self._secrets())}. '
                     'Set ca_path to the CA that signed the registry certificate, or plain_http for a registry without TLS'
                 ) from None
-            except requests.exceptions.ConnectTimeout:
-                # A host that does not answer at all will not answer a retry either.
-                raise RegistryError(f'{operation} failed: {self.registry} did not answer within {self.timeout:g}s') from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            except _PASSING_FAULTS as exc:
                 if attempt >= attempts:
                     raise RegistryError(
                         f'{operation} failed: cannot reach {self.registry} after {attempt} attempts '
-                        f'(timeout {self.timeout:g}s): {exception_text(exc, self._secrets())}'
+                        f'(timeout {self.timeout:g}s), last at {url_text(hops[-1])}: {exception_text(exc, self._secrets())}'
                     ) from None
                 self.sleep(self._backoff(attempt))
                 continue
+            except urllib3.exceptions.ConnectTimeoutError:
+                # A host that does not answer at all will not answer a retry either.
+                raise RegistryError(f'{operation} failed: {self.registry} did not answer within {self.timeout:g}s') from None
             except TRANSPORT_ERRORS as exc:
                 # For example a certificate file requests cannot load.
                 raise RegistryError(f'{operation} failed: {exception_text(exc, self._secrets())}') from None
@@ -130,15 +127,19 @@ class Sender:
                 self.sleep(self._backoff(attempt))
 
     def _exchange(self, method: str, url: str, headers: dict[str, str], body: BodyOpener | None, operation: str,
-                  authorization: str | None, authorized: Origin | None, transfer: int) -> Reply:
-        """One try: the request and, for GET and HEAD, its redirects, each hop under the destination rules."""
+                  authorization: str | None, authorized: Origin | None, transfer: int, hops: list[str]) -> Reply:
+        """One try: the request and, for GET and HEAD, its redirects, each hop under the destination rules.
+
+        Each URL is added to ``hops`` before it is sent, so that an error can say which one failed.
+        """
         for _hop in range(_MAX_REDIRECTS + 1):
             origin = self._check_destination(url, operation)
             hop_headers = dict(headers)
             # Whichever hop reaches the authorized origin gets the header, and no other hop does.
             if authorization and origin == authorized:
                 hop_headers['Authorization'] = authorization
-            reply = self._send_once(method, url, hop_headers, body, operation, transfer, self._proxies_for(origin, url))
+            hops.append(url)
+            reply = self._send_once(method, url, hop_headers, body, operation, transfer)
             if reply.status not in _REDIRECT_STATUSES or method not in ('GET', 'HEAD'):
                 return reply
             reply.close()
@@ -154,20 +155,12 @@ class Sender:
         except RefusedDestination as exc:
             raise RefusedDestination(f'{operation} failed: {self.registry} sent the client to {exc}; refusing to go there') from None
 
-    def _proxies_for(self, origin: Origin, url: str) -> dict[str, str]:
-        """The proxies the environment names for requests to ``origin`` (none when no_proxy covers it)."""
-        if origin not in self._proxies:
-            self._proxies[origin] = requests.utils.get_environ_proxies(url)
-        return self._proxies[origin]
-
-    def _send_once(self, method: str, url: str, headers: dict[str, str], body: BodyOpener | None, operation: str, transfer: int,
-                   proxies: dict[str, str]) -> Reply:
+    def _send_once(self, method: str, url: str, headers: dict[str, str], body: BodyOpener | None, operation: str, transfer: int) -> Reply:
         """One HTTP request under its deadline."""
         deadline = Deadline(deadline_seconds(self.timeout, transfer))
         data = body() if body else None
         try:
-            response = send(self.session, deadline, method, url, headers={'Accept-Encoding': 'identity', **headers},
-                            data=data, timeout=self.timeout, verify=self.verify, cert=self.cert, proxies=proxies)
+            response = self.connections.send(deadline, method, url, {'Accept-Encoding': 'identity', **headers}, data, self.timeout)
         except TRANSPORT_ERRORS:
             deadline.finish()
             if deadline.expired:
@@ -176,7 +169,7 @@ class Sender:
         finally:
             if data is not None and hasattr(data, 'close'):
                 data.close()
-        return Reply(response, deadline, operation)
+        return Reply(response, url, deadline, operation)
 
     def _backoff(self, attempt: int) -> float:
         """A wait before another try: growing, but never longer than 10s or the timeout."""

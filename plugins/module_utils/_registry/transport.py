@@ -7,7 +7,7 @@ The socket timeout bounds each read; a server sending one byte just inside it wo
 request forever. So each request also has a deadline: when it passes, the request's socket is
 shut down from a watchdog thread (one for all requests), which wakes whatever read or write is
 blocked on it, and the request fails. The socket is found through the connection classes of the
-session's pools, which hand it to the deadline of the request being sent on their thread.
+client's pools, which hand it to the deadline of the request being sent on their thread.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import socket
 import threading
 import time
 import typing as t
+import urllib.parse
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
-from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests, urllib3
+from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests, socks_proxy_manager, urllib3
 from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import exception_text
 
 # A request may take this many times the timeout, plus the time its body needs at MIN_RATE.
@@ -31,8 +32,9 @@ MIN_RATE = 16 * 1024  # bytes per second
 # What is kept of a body that is only read for a message or a token.
 SMALL_BODY_LIMIT = 64 * 1024
 SEND_BLOCK_SIZE = 1024 * 1024
+_POOL_SIZE = 10
 
-TRANSPORT_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) if requests else ()
+TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError) if urllib3 else ()
 # What parsing a JSON body a registry sent, and looking into it, may raise: the body may be any shape, or nested deep.
 JSON_ERRORS = (ValueError, AttributeError, IndexError, TypeError, KeyError, RecursionError)
 
@@ -190,41 +192,74 @@ def _use_watched_pools(manager: t.Any) -> t.Any:
     return manager
 
 
-def _authorization_as_sent(request: t.Any) -> t.Any:
-    return request
+class Connections:
+    """The connections of one registry client: urllib3 pools, to each URL directly or through the proxy the environment
+    names for it, checking certificates as ``verify`` says (False; True: against REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE
+    when set, else requests' CA bundle; or the path of a CA file or directory), presenting ``cert`` (certificate and
+    key files) when given.
 
+    What requests would decide for each request (the proxy, the CA bundle) it decides once, by requests' rules: through
+    a requests session each request took twice as long on the client's side, most of a small pull's excess over the
+    floor (docs/performance.md).
+    """
 
-def new_session() -> t.Any:
-    """A requests session whose requests can be held to a Deadline (see ``send``)."""
-    class WatchedAdapter(requests.adapters.HTTPAdapter):
-        def init_poolmanager(self, *args: t.Any, **kwargs: t.Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            _use_watched_pools(self.poolmanager)
+    def __init__(self, verify: bool | str, cert: tuple[str, str | None] | None) -> None:
+        if verify is True:
+            verify = os.environ.get('REQUESTS_CA_BUNDLE') or os.environ.get('CURL_CA_BUNDLE') or requests.utils.DEFAULT_CA_BUNDLE_PATH
+        self._verify = verify
+        self._tls: dict[str, t.Any] = {'cert_reqs': 'CERT_REQUIRED' if verify else 'CERT_NONE'}
+        if isinstance(verify, str):
+            self._tls['ca_cert_dir' if os.path.isdir(verify) else 'ca_certs'] = verify
+        if cert:
+            self._tls.update(cert_file=cert[0], key_file=cert[1])
+        self._user_agent = requests.utils.default_user_agent()
+        self._proxies: dict[tuple[str, str], str | None] = {}  # by scheme and host:port
+        self._managers: dict[str | None, t.Any] = {}  # by proxy
 
-        def proxy_manager_for(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
-            return _use_watched_pools(super().proxy_manager_for(*args, **kwargs))
+    def send(self, deadline: Deadline, method: str, url: str, headers: dict[str, str], body: t.Any, timeout: float) -> t.Any:
+        """The response (urllib3's, its body left to stream) to one request, its socket watched by ``deadline``."""
+        if url.lower().startswith('https:') and isinstance(self._verify, str) and not os.path.exists(self._verify):
+            raise OSError(f'Could not find a suitable TLS CA certificate bundle, invalid path: {self._verify}')
+        manager = self._manager(self._proxy_for(url))
+        _sending.deadline = deadline
+        try:
+            return manager.urlopen(method, url, headers={'User-Agent': self._user_agent, **headers}, body=body,
+                                   timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False, redirect=False,
+                                   preload_content=False, decode_content=False)
+        finally:
+            _sending.deadline = None
 
-    session = requests.Session()
-    # What requests would read from the environment on every request (proxies, a CA bundle) the sender reads once:
-    # each time took a tenth of a millisecond per environment variable, a tenth of a small pull's time in all.
-    session.trust_env = False
-    # Credentials come from the registry options and the docker config only. Without an auth of its own, a session
-    # reads ~/.netrc on every request, and puts the Basic credentials it has for the host over the Authorization the
-    # client chose (a bearer token), or on a request that must carry none (a redirect to storage, a token realm).
-    session.auth = _authorization_as_sent
-    adapter = WatchedAdapter()
-    session.mount('http://', adapter)
-    session.mount('https://', adapter)
-    return session
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy the environment names for ``url`` (http_proxy, https_proxy, all_proxy, no_proxy), or None."""
+        parts = urllib.parse.urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in self._proxies:
+            proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+            if proxy:
+                proxy = proxy if '://' in proxy else f'http://{proxy}'
+                if not urllib3.util.parse_url(proxy).host:
+                    raise RegistryError(f'The proxy the environment names for {parts.scheme}://{parts.netloc} has no host; '
+                                        'fix the proxy variables (https_proxy, http_proxy, all_proxy)')
+            self._proxies[key] = proxy
+        return self._proxies[key]
 
-
-def send(session: t.Any, deadline: Deadline, method: str, url: str, **kwargs: t.Any) -> t.Any:
-    """``session.request`` with its socket watched by ``deadline``; the body is left to stream."""
-    _sending.deadline = deadline
-    try:
-        return session.request(method, url, stream=True, allow_redirects=False, **kwargs)
-    finally:
-        _sending.deadline = None
+    def _manager(self, proxy: str | None) -> t.Any:
+        manager = self._managers.get(proxy)
+        if manager is None:
+            # As many connections per host as requests keeps: a download and the small blob fetched beside it each need one.
+            pools = dict(maxsize=_POOL_SIZE, **self._tls)
+            if proxy is None:
+                manager = urllib3.PoolManager(**pools)
+            elif proxy.lower().startswith('socks'):
+                username, password = requests.utils.get_auth_from_url(proxy)
+                manager = socks_proxy_manager()(proxy, username=username or None, password=password or None, **pools)
+            else:
+                username, password = requests.utils.get_auth_from_url(proxy)
+                proxy_headers = urllib3.util.make_headers(proxy_basic_auth=f'{username}:{password}') if username else None
+                manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **pools)
+            # Two threads (a download and the config beside it) that both made one use the same.
+            manager = self._managers.setdefault(proxy, _use_watched_pools(manager))
+        return manager
 
 
 class Body:
@@ -272,16 +307,16 @@ def deadline_error(operation: str, deadline: Deadline) -> DeadlineExceeded:
 class Reply:
     """One response: status, headers and URL at once, the body on demand, under the request's deadline."""
 
-    def __init__(self, response: t.Any, deadline: Deadline, operation: str) -> None:
+    def __init__(self, response: t.Any, url: str, deadline: Deadline, operation: str) -> None:
         self._response = response
         self._deadline = deadline
         self._operation = operation
-        self.status: int = response.status_code
+        self.status: int = response.status
         self.headers: t.Mapping[str, str] = response.headers
-        self.url: str = response.url
+        self.url = url
 
     def body(self, limit: int | None = None) -> Body:
-        return Body(self._response.raw, self._deadline, self._operation, limit)
+        return Body(self._response, self._deadline, self._operation, limit)
 
     def small_body(self) -> bytes:
         """At most SMALL_BODY_LIMIT bytes of the body, for a message or a token; the rest is never read."""
@@ -296,13 +331,14 @@ class Reply:
 
     def close(self) -> None:
         self._deadline.finish()
-        raw = self._response.raw
-        if raw.length_remaining == 0:
+        response = self._response
+        if response.length_remaining == 0:
             # Nothing is left of the body (a HEAD, an empty answer, a body read to its end): reading its end hands the
             # connection back to the pool, and the next request to the registry needs no new one (nor TLS handshake).
-            raw.read(decode_content=False)
-        # Else closing the streamed response drops its connection instead of reading what is left of the body.
-        self._response.close()
+            response.read(decode_content=False)
+        # Else closing the response drops its connection instead of reading what is left of the body.
+        response.close()
+        response.release_conn()
 
     def __enter__(self) -> Reply:
         return self

@@ -1,7 +1,7 @@
 # Copyright (c) 2026, wasm.oci contributors
 # Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
 # SPDX-License-Identifier: BSD-2-Clause
-"""A registry client whose session answers from a script: nothing is resolved or connected to.
+"""A registry client whose connections answer from a script: nothing is resolved or connected to.
 
 Shared by the tests of the client's layers (sender, authentication, Distribution API).
 """
@@ -13,7 +13,7 @@ import io
 import json
 import typing as t
 
-from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPHeaderDict
 
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient, RegistryOptions
@@ -29,9 +29,14 @@ MANIFEST_URL = f'{REGISTRY}/v2/filters/x/manifests/1'
 PULL_SCOPE = 'repository:filters/x:pull'
 
 
-class FakeRaw:
-    def __init__(self, data: bytes) -> None:
-        self._stream = io.BytesIO(data)
+class FakeResponse:
+    """A urllib3 response, its body streamed from bytes: what was read of it is counted."""
+
+    def __init__(self, url: str, status: int, headers: dict[str, str] | None = None, body: bytes = b'') -> None:
+        self.url = url
+        self.status = status
+        self.headers = HTTPHeaderDict(headers or {})
+        self._stream = io.BytesIO(body)
         self.read_total = 0
         self.length_remaining: int | None = None
 
@@ -40,47 +45,40 @@ class FakeRaw:
         self.read_total += len(chunk)
         return chunk
 
-
-class FakeResponse:
-    def __init__(self, url: str, status: int, headers: dict[str, str] | None = None, body: bytes = b'') -> None:
-        self.url = url
-        self.status_code = status
-        self.headers = CaseInsensitiveDict(headers or {})
-        self.raw = FakeRaw(body)
-
     def close(self) -> None:
+        pass
+
+    def release_conn(self) -> None:
         pass
 
 
 Answer = t.Callable[[str, str, t.Mapping[str, str]], FakeResponse]
 
 
-class FakeSession:
+class FakeConnections:
     """Answers each request with ``answer(method, url, headers)`` and records what was sent."""
 
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.sent: list[tuple[str, str, dict[str, str]]] = []
 
-    def request(self, method: str, url: str, *, headers: dict[str, str], stream: bool, allow_redirects: bool, **kwargs: t.Any) -> FakeResponse:
-        assert stream
-        assert not allow_redirects
+    def send(self, deadline: t.Any, method: str, url: str, headers: dict[str, str], body: t.Any, timeout: float) -> FakeResponse:
         self.sent.append((method, url, dict(headers)))
         return self.answer(method, url, headers)
 
 
 def make_client(answer: Answer, credentials: bool = True, addresses: tuple[str, ...] = ('203.0.113.7',),
-                timeout: float = 2.0) -> tuple[RegistryClient, FakeSession, list[float]]:
+                timeout: float = 2.0) -> tuple[RegistryClient, FakeConnections, list[float]]:
     """A client of registry.example.com/filters/x whose host names resolve to ``addresses``; its waits are recorded."""
     client = RegistryClient(parse_reference('registry.example.com/filters/x:1'), RegistryOptions(timeout=timeout),
                             Credentials('user', PASSWORD, 'test') if credentials else None)
     sender = client.sender
     sender.destinations = Destinations(sender.destinations.registry, lambda host, port: list(addresses))
-    session = FakeSession(answer)
-    sender.session = session
+    connections = FakeConnections(answer)
+    sender.connections = connections  # type: ignore[assignment]
     sleeps: list[float] = []
     sender.sleep = sleeps.append
-    return client, session, sleeps
+    return client, connections, sleeps
 
 
 def basic_registry(then: Answer) -> Answer:

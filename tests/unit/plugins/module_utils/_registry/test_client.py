@@ -1,7 +1,7 @@
 # Copyright (c) 2026, wasm.oci contributors
 # Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
 # SPDX-License-Identifier: BSD-2-Clause
-"""The Distribution API of the client: its checks and messages, against a scripted session."""
+"""The Distribution API of the client: its checks and messages, against scripted connections."""
 
 from __future__ import annotations
 
@@ -13,14 +13,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import ImageFormatError, RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry import client as client_module
-from ansible_collections.wasm.oci.tests.unit.plugins.module_utils._registry.scripted_registry import (
-    DIGEST,
-    PASSWORD,
-    FakeRaw,
-    FakeResponse,
-    basic_registry,
-    make_client,
-)
+from ansible_collections.wasm.oci.tests.unit.plugins.module_utils._registry.scripted_registry import DIGEST, PASSWORD, FakeResponse, basic_registry, make_client
 
 
 def test_an_upload_location_on_another_origin_gets_no_credentials() -> None:
@@ -28,23 +21,23 @@ def test_an_upload_location_on_another_origin_gets_no_credentials() -> None:
         if method == 'POST':
             return FakeResponse(url, 202, {'Location': 'https://uploads.example.net/session?_state=state'})
         return FakeResponse(url, 201)
-    client, session, _sleeps = make_client(basic_registry(then))
+    client, connections, _sleeps = make_client(basic_registry(then))
     client.upload_blob(DIGEST, 4, lambda: io.BytesIO(b'blob'))
-    method, url, headers = session.sent[-1]
+    method, url, headers = connections.sent[-1]
     assert (method, url.split('?')[0]) == ('PUT', 'https://uploads.example.net/session')
     assert 'Authorization' not in headers
 
 
 def test_a_blob_announcing_another_length_is_refused_unread() -> None:
     body = b'x' * 100_000
-    client, _session, _sleeps = make_client(basic_registry(
+    client, _connections, _sleeps = make_client(basic_registry(
         lambda method, url, headers: FakeResponse(url, 200, {'Content-Length': str(len(body))}, body)))
     with pytest.raises(RegistryError, match=f'announces 100000 bytes for blob {DIGEST}, whose descriptor declares 4'):
         client.open_blob(DIGEST, 4, 'Downloading')
 
 
 def test_credentials_quoted_by_the_registry_are_redacted_from_its_message() -> None:
-    client, _session, _sleeps = make_client(basic_registry(lambda method, url, headers: FakeResponse(
+    client, _connections, _sleeps = make_client(basic_registry(lambda method, url, headers: FakeResponse(
         url, 403, body=json.dumps({'errors': [{'code': 'DENIED', 'message': f'{headers["Authorization"]} ({PASSWORD}) may not\r\n'}]}).encode())))
     with pytest.raises(RegistryError) as caught:
         client.head_manifest('1')
@@ -54,42 +47,42 @@ def test_credentials_quoted_by_the_registry_are_redacted_from_its_message() -> N
 
 
 def test_an_error_body_is_read_only_to_the_limit() -> None:
-    raws: list[FakeRaw] = []
+    responses: list[FakeResponse] = []
 
     def huge(method: str, url: str, headers: t.Mapping[str, str]) -> FakeResponse:
         response = FakeResponse(url, 400, body=b'{"errors": [' + b' ' * (10 * 1024 * 1024))
-        raws.append(response.raw)
+        responses.append(response)
         return response
-    client, _session, _sleeps = make_client(basic_registry(huge))
+    client, _connections, _sleeps = make_client(basic_registry(huge))
     with pytest.raises(RegistryError, match=r'failed: HTTP 400$'):
         client.head_manifest('1')
-    assert raws[0].read_total == 65536
+    assert responses[0].read_total == 65536
 
 
 def test_deeply_nested_error_bodies_are_no_crash() -> None:
-    client, _session, _sleeps = make_client(basic_registry(
+    client, _connections, _sleeps = make_client(basic_registry(
         lambda method, url, headers: FakeResponse(url, 400, body=b'[' * 60_000)))
     with pytest.raises(RegistryError, match=r'HTTP 400'):
         client.head_manifest('1')
 
 
 def test_an_upload_storm_is_retried_as_whole_sessions_only() -> None:
-    client, session, sleeps = make_client(basic_registry(
+    client, connections, sleeps = make_client(basic_registry(
         lambda method, url, headers: FakeResponse(url, 503, {'Retry-After': '1'})), timeout=30.0)
     with pytest.raises(RegistryError, match='HTTP 503'):
         client.upload_blob(DIGEST, 4, lambda: io.BytesIO(b'blob'))
-    assert [method for method, _url, _headers in session.sent].count('POST') == 4 + 1
+    assert [method for method, _url, _headers in connections.sent].count('POST') == 4 + 1
     assert len(sleeps) == 3
 
 
 def test_a_refused_upload_location_fails_the_push_at_once() -> None:
-    client, session, sleeps = make_client(basic_registry(
+    client, connections, sleeps = make_client(basic_registry(
         lambda method, url, headers: FakeResponse(url, 202, {'Location': 'http://uploads.example.net/s?_state=state'})))
     with pytest.raises(RegistryError, match='plain HTTP while the registry uses HTTPS') as caught:
         client.upload_blob(DIGEST, 4, lambda: io.BytesIO(b'blob'))
     assert 'state' not in str(caught.value)
     assert sleeps == []
-    assert [method for method, _url, _headers in session.sent] == ['POST', 'POST']
+    assert [method for method, _url, _headers in connections.sent] == ['POST', 'POST']
 
 
 class _RecordingStream(io.BytesIO):
@@ -114,17 +107,16 @@ def _chunked_upload(monkeypatch: pytest.MonkeyPatch, blob: _RecordingStream, siz
     def then(method: str, url: str, headers: t.Mapping[str, str]) -> FakeResponse:
         return FakeResponse(url, {'POST': 202, 'PATCH': 202}.get(method, 201), {'Location': f'{url.partition("?")[0]}?_state=next'})
 
-    client, session, _sleeps = make_client(basic_registry(then))
-    answer = session.request
+    client, connections, _sleeps = make_client(basic_registry(then))
+    answer = connections.send
 
-    def reading(method: str, url: str, *, headers: dict[str, str], **kwargs: t.Any) -> FakeResponse:
-        body = kwargs.get('data')
+    def reading(deadline: t.Any, method: str, url: str, headers: dict[str, str], body: t.Any, timeout: float) -> FakeResponse:
         if method == 'PATCH' and body is not None and headers.get('Authorization'):
             assert len(body) == int(headers['Content-Length'])
             patches.append((headers['Content-Range'], b''.join(iter(lambda: body.read(5), b''))))
-        return answer(method, url, headers=headers, **kwargs)
+        return answer(deadline, method, url, headers, body, timeout)
 
-    session.request = reading  # type: ignore[method-assign]
+    connections.send = reading  # type: ignore[method-assign]
     client.upload_blob(DIGEST, size, lambda: blob)
     return patches
 

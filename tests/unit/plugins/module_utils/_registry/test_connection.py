@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._oci.reference import parse_reference
+from ansible_collections.wasm.oci.plugins.module_utils._registry import transport
 from ansible_collections.wasm.oci.plugins.module_utils._registry.client import RegistryClient, RegistryOptions
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import DEFAULT_TIMEOUT, REGISTRY_REQUIRED_TOGETHER, connect, registry_argument_spec
 from ansible_collections.wasm.oci.plugins.module_utils._registry.credentials import Credentials
@@ -239,13 +240,10 @@ def test_client_options_mirror_the_params(docker_config: pathlib.Path, monkeypat
 
 
 def test_connect_makes_no_request(docker_config: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    requests = pytest.importorskip('requests')
-
     def _refuse(*args: t.Any, **kwargs: t.Any) -> t.NoReturn:
         raise AssertionError('connect() must not talk to the registry')
 
-    monkeypatch.setattr(requests.Session, 'request', _refuse)
-    monkeypatch.setattr(requests.Session, 'send', _refuse)
+    monkeypatch.setattr(transport.Connections, 'send', _refuse)
     client = _connect()
     assert isinstance(client, RegistryClient)
 

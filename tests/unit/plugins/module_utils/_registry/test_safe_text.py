@@ -7,7 +7,15 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
-from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import MESSAGE_LIMIT, check_token, error_code, exception_text, printable, redact
+from ansible_collections.wasm.oci.plugins.module_utils._registry.safe_text import (
+    MESSAGE_LIMIT,
+    check_token,
+    error_code,
+    exception_text,
+    printable,
+    redact,
+    url_text,
+)
 
 
 def test_printable_keeps_one_bounded_line() -> None:
@@ -30,6 +38,10 @@ def test_exception_texts_lose_queries_user_info_and_secrets() -> None:
     assert 'https://cdn.example.com/' in text
     assert exception_text(OSError('the token tok-123 was refused'), ['tok-123']) == 'the token <redacted> was refused'
     assert exception_text(OSError()) == 'OSError'
+
+
+def test_url_texts_keep_where_and_lose_what_is_secret() -> None:
+    assert url_text('https://user:pw@cdn.example.com:8443/b/c?X-Amz-Signature=sig#part') == 'https://cdn.example.com:8443/b/c'
 
 
 def test_redact_skips_empty_secrets() -> None:

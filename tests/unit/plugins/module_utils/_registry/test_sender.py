@@ -1,13 +1,14 @@
 # Copyright (c) 2026, wasm.oci contributors
 # Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
 # SPDX-License-Identifier: BSD-2-Clause
-"""Destinations, redirects and retries of each request, against a scripted session."""
+"""Destinations, redirects and retries of each request, against scripted connections."""
 
 from __future__ import annotations
 
 import typing as t
 
 import pytest
+import urllib3
 
 from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry.destinations import RefusedDestination, origin_of
@@ -17,17 +18,17 @@ from ansible_collections.wasm.oci.tests.unit.plugins.module_utils._registry.scri
     BLOB_URL,
     REGISTRY,
     Answer,
+    FakeConnections,
     FakeResponse,
-    FakeSession,
     make_client,
 )
 
 
-def download(answer: Answer, addresses: tuple[str, ...] = ('203.0.113.7',)) -> tuple[t.Callable[[], Reply], FakeSession]:
-    """A GET of a blob carrying Basic credentials for the registry, and the session it goes through."""
-    client, session, _sleeps = make_client(answer, addresses=addresses)
+def download(answer: Answer, addresses: tuple[str, ...] = ('203.0.113.7',)) -> tuple[t.Callable[[], Reply], FakeConnections]:
+    """A GET of a blob carrying Basic credentials for the registry, and the connections it goes through."""
+    client, connections, _sleeps = make_client(answer, addresses=addresses)
     return lambda: client.sender.send('GET', BLOB_URL, {}, None, 'Downloading', authorization=BASIC,
-                                      authorized=origin_of(REGISTRY)), session
+                                      authorized=origin_of(REGISTRY)), connections
 
 
 def test_credentials_follow_redirects_only_within_the_registry_origin() -> None:
@@ -37,10 +38,10 @@ def test_credentials_follow_redirects_only_within_the_registry_origin() -> None:
         if url.endswith('/elsewhere/on/the/registry'):
             return FakeResponse(url, 302, {'Location': 'https://cdn.example.com/b?X-Amz-Signature=sig'})
         return FakeResponse(url, 200, {'Content-Length': '4'}, b'blob')
-    send, session = download(answer)
+    send, connections = download(answer)
     with send() as reply:
         assert reply.body(5).read() == b'blob'
-    assert [(url.split('?')[0], headers.get('Authorization')) for _method, url, headers in session.sent] == [
+    assert [(url.split('?')[0], headers.get('Authorization')) for _method, url, headers in connections.sent] == [
         (BLOB_URL, BASIC),
         (f'{REGISTRY}/elsewhere/on/the/registry', BASIC),
         ('https://cdn.example.com/b', None),
@@ -48,40 +49,55 @@ def test_credentials_follow_redirects_only_within_the_registry_origin() -> None:
 
 
 def test_a_redirect_downgrading_to_http_is_refused_before_it_is_followed() -> None:
-    send, session = download(lambda method, url, headers: FakeResponse(url, 307, {'Location': 'http://cdn.example.com:8080/b?X-Amz-Signature=sig'}))
+    send, connections = download(lambda method, url, headers: FakeResponse(url, 307, {'Location': 'http://cdn.example.com:8080/b?X-Amz-Signature=sig'}))
     with pytest.raises(RefusedDestination) as caught:
         send()
     assert str(caught.value) == ('Downloading failed: registry.example.com sent the client to http://cdn.example.com:8080, which is '
                                  'plain HTTP while the registry uses HTTPS; refusing to go there')
-    assert not any(url.startswith('http://') for _method, url, _headers in session.sent)
+    assert not any(url.startswith('http://') for _method, url, _headers in connections.sent)
 
 
 def test_redirects_are_bounded() -> None:
-    send, session = download(lambda method, url, headers: FakeResponse(url, 302, {'Location': url + 'x'}))
+    send, connections = download(lambda method, url, headers: FakeResponse(url, 302, {'Location': url + 'x'}))
     with pytest.raises(RegistryError, match='more than 5 redirects'):
         send()
-    assert len(session.sent) == 6
+    assert len(connections.sent) == 6
 
 
 def test_a_redirect_to_a_metadata_address_is_refused() -> None:
-    send, session = download(lambda method, url, headers: FakeResponse(url, 307, {'Location': 'https://cdn.example.com/b'}),
+    send, connections = download(lambda method, url, headers: FakeResponse(url, 307, {'Location': 'https://cdn.example.com/b'}),
                              addresses=('169.254.169.254',))
     with pytest.raises(RegistryError, match=r'cdn\.example\.com resolves to 169\.254\.169\.254, which is a cloud metadata address'):
         send()
-    assert not any('cdn.example.com' in url for _method, url, _headers in session.sent)
+    assert not any('cdn.example.com' in url for _method, url, _headers in connections.sent)
+
+
+def test_an_unreachable_redirect_target_is_named_without_its_query() -> None:
+    def answer(method: str, url: str, headers: t.Mapping[str, str]) -> FakeResponse:
+        if url == BLOB_URL:
+            return FakeResponse(url, 307, {'Location': 'https://cdn.example.com/b?X-Amz-Signature=sig'})
+        raise urllib3.exceptions.NewConnectionError(None, 'Failed to establish a new connection: [Errno 111] Connection refused')
+    send, connections = download(answer)
+    with pytest.raises(RegistryError) as caught:
+        send()
+    assert str(caught.value).startswith('Downloading failed: cannot reach registry.example.com after 4 attempts (timeout 2s), '
+                                        'last at https://cdn.example.com/b: ')
+    assert str(caught.value).endswith('Failed to establish a new connection: [Errno 111] Connection refused')
+    assert 'sig' not in str(caught.value)
+    assert len(connections.sent) == 8
 
 
 def test_a_storm_with_a_huge_retry_after_waits_no_longer_than_the_timeout() -> None:
-    client, session, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 429, {'Retry-After': '100000'}), timeout=2.0)
+    client, connections, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 429, {'Retry-After': '100000'}), timeout=2.0)
     assert client.sender.send('HEAD', BLOB_URL, {}, None, 'Checking').status == 429
     assert sleeps == [2.0, 2.0, 2.0]
-    assert len(session.sent) == 4
+    assert len(connections.sent) == 4
 
 
 def test_a_step_sent_without_retry_is_sent_once() -> None:
-    client, session, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 503))
+    client, connections, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 503))
     assert client.sender.send('PATCH', BLOB_URL, {}, None, 'Uploading', retry=False).status == 503
-    assert len(session.sent) == 1
+    assert len(connections.sent) == 1
     assert sleeps == []
 
 
@@ -93,7 +109,7 @@ def test_a_step_sent_without_retry_is_sent_once() -> None:
     (DeadlineExceeded('too slow'), 1),
 ])
 def test_a_repeated_action_is_tried_again_only_after_a_passing_fault(error: RegistryError, tries: int) -> None:
-    client, _session, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 200))
+    client, _connections, sleeps = make_client(lambda method, url, headers: FakeResponse(url, 200))
     calls: list[None] = []
 
     def fail() -> None:

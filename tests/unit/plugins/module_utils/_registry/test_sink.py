@@ -30,21 +30,21 @@ def _mounting(status: int) -> t.Callable[[str, str, t.Mapping[str, str]], FakeRe
 
 
 def test_a_blob_in_the_source_repository_is_mounted() -> None:
-    client, session, _sleeps = make_client(_mounting(201))
+    client, connections, _sleeps = make_client(_mounting(201))
     assert RegistrySink(client, ['staging/x']).mount_blob(DESCRIPTOR)
-    method, url, _headers = session.sent[-1]
+    method, url, _headers = connections.sent[-1]
     assert method == 'POST'
     assert 'from=staging%2Fx' in url
 
 
 def test_a_declined_mount_starts_no_upload_that_stays_open() -> None:
-    client, session, _sleeps = make_client(_mounting(202))
+    client, connections, _sleeps = make_client(_mounting(202))
     assert not RegistrySink(client, ['staging/x']).mount_blob(DESCRIPTOR)
-    assert session.sent[-1][0] == 'DELETE'
+    assert connections.sent[-1][0] == 'DELETE'
 
 
 def test_a_refused_mount_uploads_only_when_the_copy_tried_it_on_its_own() -> None:
-    client, _session, _sleeps = make_client(_mounting(403))
+    client, _connections, _sleeps = make_client(_mounting(403))
     assert not RegistrySink(client, ['staging/x'], mount_refusal_uploads=True).mount_blob(DESCRIPTOR)
     with pytest.raises(RegistryError, match='HTTP 403'):
         RegistrySink(client, ['staging/x']).mount_blob(DESCRIPTOR)
@@ -69,7 +69,7 @@ def test_a_retried_upload_session_opens_the_blob_again() -> None:
             return FakeResponse(url, 202, {'Location': '/v2/filters/x/blobs/uploads/session'})
         puts.append(url)
         return FakeResponse(url, 503 if len(puts) == 1 else 201)
-    client, _session, _sleeps = make_client(basic_registry(answer))
+    client, _connections, _sleeps = make_client(basic_registry(answer))
     source = _MemorySource()
     RegistrySink(client).write_blob(DESCRIPTOR, lambda: VerifiedBlob(source, DESCRIPTOR, 'Blob'))  # type: ignore[arg-type]
     assert source.opened == 2
@@ -78,8 +78,8 @@ def test_a_retried_upload_session_opens_the_blob_again() -> None:
 
 @pytest.mark.parametrize(('tag', 'version'), [('1.0', '1.0'), (None, DESCRIPTOR['digest'])])
 def test_a_manifest_is_put_under_its_tag_or_its_digest(tag: str | None, version: str) -> None:
-    client, session, _sleeps = make_client(basic_registry(lambda method, url, headers: FakeResponse(url, 201)))
+    client, connections, _sleeps = make_client(basic_registry(lambda method, url, headers: FakeResponse(url, 201)))
     RegistrySink(client).put_manifest(dict(DESCRIPTOR, mediaType='application/vnd.oci.image.manifest.v1+json'), b'{}', tag)
-    method, url, headers = session.sent[-1]
+    method, url, headers = connections.sent[-1]
     assert (method, url) == ('PUT', f'https://registry.example.com/v2/filters/x/manifests/{version}')
     assert headers['Content-Type'] == 'application/vnd.oci.image.manifest.v1+json'

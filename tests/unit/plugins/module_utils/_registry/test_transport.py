@@ -1,25 +1,27 @@
 # Copyright (c) 2026, wasm.oci contributors
 # Simplified BSD License (see LICENSES/BSD-2-Clause.txt or https://opensource.org/licenses/BSD-2-Clause)
 # SPDX-License-Identifier: BSD-2-Clause
-"""Deadlines and bounded bodies, on a local socket pair: nothing here uses a network."""
+"""Deadlines, bounded bodies, and the connections: proxies and TLS options, on a local socket pair or a loopback server."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import os
 import pathlib
 import socket
+import sys
 import threading
 import time
 import typing as t
 
 import pytest
 
-from ansible_collections.wasm.oci.plugins.module_utils._common.errors import RegistryError
+from ansible_collections.wasm.oci.plugins.module_utils._common.errors import MissingDependency, RegistryError
 from ansible_collections.wasm.oci.plugins.module_utils._registry import transport
 from ansible_collections.wasm.oci.plugins.module_utils._registry.optional_requests import requests, urllib3
-from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import SMALL_BODY_LIMIT, Body, Deadline, Reply, deadline_seconds, new_session
+from ansible_collections.wasm.oci.plugins.module_utils._registry.transport import SMALL_BODY_LIMIT, Body, Connections, Deadline, Reply, deadline_seconds
 
 
 class FakeRaw:
@@ -84,10 +86,9 @@ def test_a_finished_deadline_leaves_its_socket_alone() -> None:
         assert not deadline.expired
 
 
-def test_the_session_hands_each_request_socket_to_its_deadline() -> None:
-    """The pools of the session build connections that report their sockets to the deadline being sent."""
-    session = new_session()
-    pools = session.get_adapter('https://registry.example.com').poolmanager.pool_classes_by_scheme
+def test_the_pools_hand_each_request_socket_to_its_deadline() -> None:
+    """The pools of the connections build connections that report their sockets to the deadline being sent."""
+    pools = Connections(True, None)._manager(None).pool_classes_by_scheme  # pylint: disable=protected-access
     connection = pools['http'].ConnectionCls('127.0.0.1', 9)
     ours, theirs = socket.socketpair()
     ours.settimeout(5)
@@ -110,26 +111,126 @@ def test_the_session_hands_each_request_socket_to_its_deadline() -> None:
 
 
 @pytest.mark.parametrize('url', ['http://127.0.0.1:9', 'https://127.0.0.1:9'])
-def test_the_session_sends_bodies_in_large_blocks(url: str) -> None:
-    """The connections the session's pools make (as urllib3 makes them, with its own default block size) send a request
-    body SEND_BLOCK_SIZE bytes at a time."""
-    pool = new_session().get_adapter(url).poolmanager.connection_from_url(url)
+def test_the_pools_send_bodies_in_large_blocks(url: str) -> None:
+    """The connections the pools make (as urllib3 makes them, with its own default block size) send a request body
+    SEND_BLOCK_SIZE bytes at a time, and a pool keeps more than one (a download and a small blob beside it)."""
+    pool = Connections(True, None)._manager(None).connection_from_url(url)  # pylint: disable=protected-access
     connection = pool._new_conn()  # pylint: disable=protected-access
     assert connection.blocksize == transport.SEND_BLOCK_SIZE
+    assert pool.pool.maxsize > 1
 
 
-@pytest.mark.parametrize('authorization', ['Bearer from-the-client', None])
-def test_netrc_credentials_never_reach_a_request(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, authorization: str | None) -> None:
-    """Credentials come from the collection's options and docker config only: requests would read ~/.netrc and put its
-    Basic credentials on any request to a host named there, over the Authorization the client chose, or on a request
-    meant to carry none (a redirect to storage, a token realm that gets no credentials)."""
+class OneAnswer:
+    """A loopback HTTP server that answers one request with 200 and an empty body, keeping what it was sent."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(('127.0.0.1', 0))
+        self.port = self._listener.getsockname()[1]
+        self.request = b''
+        self._thread = threading.Thread(target=self._answer, daemon=True)
+        self._thread.start()
+
+    def _answer(self) -> None:
+        self._listener.settimeout(5)
+        connection, _address = self._listener.accept()
+        with connection:
+            while b'\r\n\r\n' not in self.request:
+                self.request += connection.recv(65536)
+            connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+
+    def sent(self) -> tuple[str, dict[str, str]]:
+        """The request line and the headers (names in lower case) of the request."""
+        self._thread.join(5)
+        self._listener.close()
+        line, *fields = self.request.decode('latin-1').split('\r\n\r\n')[0].split('\r\n')
+        return line, {name.lower(): value.strip() for name, value in (field.split(':', 1) for field in fields)}
+
+
+def _get(connections: Connections, url: str) -> None:
+    deadline = Deadline(10)
+    Reply(connections.send(deadline, 'GET', url, {'Accept': 'x/y'}, None, 5), url, deadline, 'Reading').close()
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ('http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_a_request_carries_the_headers_given_and_no_credentials_of_its_own(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, no_proxies: None) -> None:
+    """Credentials come from the collection's options and docker config only: nothing is read from ~/.netrc, which
+    would put its Basic credentials on any request to a host named there."""
     netrc = tmp_path / 'netrc'
     netrc.write_text('machine 127.0.0.1 login netrc-user password netrc-secret\n', encoding='utf-8')
     netrc.chmod(0o600)
     monkeypatch.setenv('NETRC', str(netrc))
-    headers = {'Authorization': authorization} if authorization else {}
-    prepared = new_session().prepare_request(requests.Request('GET', 'http://127.0.0.1:9/v2/', headers=headers))
-    assert prepared.headers.get('Authorization') == authorization
+    server = OneAnswer()
+    _get(Connections(True, None), f'http://127.0.0.1:{server.port}/v2/')
+    line, headers = server.sent()
+    assert line == 'GET /v2/ HTTP/1.1'
+    assert 'authorization' not in headers
+    assert headers['accept'] == 'x/y'
+    assert headers['user-agent'].startswith('python-requests/')
+
+
+def test_requests_go_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch, no_proxies: None) -> None:
+    server = OneAnswer()
+    monkeypatch.setenv('HTTP_PROXY', f'proxy-user:p%40ss@127.0.0.1:{server.port}')
+    _get(Connections(True, None), 'http://registry.example.com:5000/v2/')
+    line, headers = server.sent()
+    assert line == 'GET http://registry.example.com:5000/v2/ HTTP/1.1'
+    assert headers['proxy-authorization'] == 'Basic ' + base64.b64encode(b'proxy-user:p@ss').decode()
+
+
+def test_no_proxy_sends_a_request_directly(monkeypatch: pytest.MonkeyPatch, no_proxies: None) -> None:
+    server = OneAnswer()
+    monkeypatch.setenv('HTTP_PROXY', 'http://127.0.0.1:9')  # nothing listens there
+    monkeypatch.setenv('NO_PROXY', '127.0.0.1')
+    _get(Connections(True, None), f'http://127.0.0.1:{server.port}/v2/')
+    assert server.sent()[0] == 'GET /v2/ HTTP/1.1'
+
+
+def test_a_proxy_without_a_host_is_named(monkeypatch: pytest.MonkeyPatch, no_proxies: None) -> None:
+    monkeypatch.setenv('HTTPS_PROXY', 'http://:3128')
+    with pytest.raises(RegistryError, match=r'^The proxy the environment names for https://registry.example.com has no host'):
+        _get(Connections(True, None), 'https://registry.example.com/v2/')
+
+
+def test_a_socks_proxy_without_pysocks_names_the_package(monkeypatch: pytest.MonkeyPatch, no_proxies: None) -> None:
+    monkeypatch.setitem(sys.modules, 'urllib3.contrib.socks', None)  # as if PySocks were missing: the import fails
+    monkeypatch.setenv('ALL_PROXY', 'socks5://127.0.0.1:9')
+    with pytest.raises(MissingDependency, match=r'through the SOCKS proxy the environment names needs the Python package PySocks'):
+        _get(Connections(True, None), 'https://registry.example.com/v2/')
+
+
+@pytest.mark.parametrize(('verify', 'bundle', 'expected'), [
+    (False, '/etc/bundle.pem', {'cert_reqs': 'CERT_NONE'}),
+    ('/etc/pki/ca.pem', '/etc/bundle.pem', {'cert_reqs': 'CERT_REQUIRED', 'ca_certs': '/etc/pki/ca.pem'}),
+    (True, '/etc/bundle.pem', {'cert_reqs': 'CERT_REQUIRED', 'ca_certs': '/etc/bundle.pem'}),
+    (True, None, {'cert_reqs': 'CERT_REQUIRED', 'ca_certs': requests.utils.DEFAULT_CA_BUNDLE_PATH}),
+])
+def test_certificates_are_checked_as_requests_would(monkeypatch: pytest.MonkeyPatch, verify: bool | str, bundle: str | None,
+                                                    expected: dict[str, str]) -> None:
+    """REQUESTS_CA_BUNDLE (else CURL_CA_BUNDLE) stands for the default CAs only, never for a task's ca_path."""
+    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
+    if bundle:
+        monkeypatch.setenv('REQUESTS_CA_BUNDLE', bundle)
+    else:
+        monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
+    assert Connections(verify, None)._tls == expected  # pylint: disable=protected-access
+
+
+def test_a_ca_directory_and_a_client_certificate_reach_the_pools(tmp_path: pathlib.Path) -> None:
+    tls = Connections(str(tmp_path), ('/etc/pki/client.pem', '/etc/pki/client.key'))._tls  # pylint: disable=protected-access
+    assert tls == {'cert_reqs': 'CERT_REQUIRED', 'ca_cert_dir': str(tmp_path), 'cert_file': '/etc/pki/client.pem',
+                   'key_file': '/etc/pki/client.key'}
+
+
+def test_a_missing_ca_bundle_fails_a_tls_request_before_it_is_sent(no_proxies: None) -> None:
+    with pytest.raises(OSError, match=r'invalid path: /nonexistent/bundle\.pem'):
+        _get(Connections('/nonexistent/bundle.pem', None), 'https://127.0.0.1:9/v2/')
 
 
 def test_a_body_is_read_at_most_to_its_limit() -> None:
@@ -161,26 +262,31 @@ def test_a_body_read_after_the_deadline_fails_with_the_deadline() -> None:
         Body(FakeRaw(b'partial'), deadline, 'Downloading').read(100)
 
 
-class FakeResponse:
+class FakeResponse(FakeRaw):
+    """A urllib3 response: its body, and whether it was closed and its connection handed back."""
+
     def __init__(self, data: bytes) -> None:
-        self.status_code = 500
+        super().__init__(data)
+        self.status = 500
         self.headers = {'Content-Type': 'text/plain'}
-        self.url = 'https://registry.example.com/v2/'
-        self.raw = FakeRaw(data)
-        self.closed = False
+        self.closed = self.released = False
 
     def close(self) -> None:
         self.closed = True
+
+    def release_conn(self) -> None:
+        self.released = True
 
 
 def test_a_small_body_keeps_only_the_limit_and_closing_finishes_the_deadline() -> None:
     response = FakeResponse(b'e' * (10 * SMALL_BODY_LIMIT))
     deadline = Deadline(60)
-    with Reply(response, deadline, 'Reading') as reply:
+    with Reply(response, 'https://registry.example.com/v2/', deadline, 'Reading') as reply:
         assert len(reply.small_body()) == SMALL_BODY_LIMIT
         assert reply.status == 500
     assert response.closed
-    assert response.raw.asked == [SMALL_BODY_LIMIT]
+    assert response.released
+    assert response.asked == [SMALL_BODY_LIMIT]
     assert deadline not in transport._watchdog._due
 
 
@@ -189,10 +295,11 @@ def test_closing_reads_the_end_of_a_body_only_when_nothing_is_left(left: int | N
     """Reading the end hands the connection back to its pool; a body with bytes left, or an unknown rest (chunked), is
     never read for that: closing drops its connection."""
     response = FakeResponse(b'')
-    response.raw.length_remaining = left
-    Reply(response, finished_deadline(), 'Reading').close()
-    assert response.raw.asked == asked
+    response.length_remaining = left
+    Reply(response, 'https://registry.example.com/v2/', finished_deadline(), 'Reading').close()
+    assert response.asked == asked
     assert response.closed
+    assert response.released
 
 
 @pytest.mark.parametrize(('body', 'document'), [
@@ -202,7 +309,7 @@ def test_closing_reads_the_end_of_a_body_only_when_nothing_is_left(left: int | N
     (b'{"errors": [' + b' ' * (2 * SMALL_BODY_LIMIT), None),
 ])
 def test_a_small_json_body_is_none_unless_it_parses_within_the_limit(body: bytes, document: t.Any) -> None:
-    with Reply(FakeResponse(body), finished_deadline(), 'Reading') as reply:
+    with Reply(FakeResponse(body), 'https://registry.example.com/v2/', finished_deadline(), 'Reading') as reply:
         assert reply.small_json() == document
 
 

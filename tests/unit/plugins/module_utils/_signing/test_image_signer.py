@@ -42,7 +42,7 @@ TAG = signature_tag(DIGEST)
 
 
 class MemoryDistribution:
-    """The Distribution API of registry.example.com/filters/x, in memory: the scripted client's session."""
+    """The Distribution API of registry.example.com/filters/x, in memory: the scripted client's connections."""
 
     def __init__(self) -> None:
         self.manifests: dict[str, tuple[str, bytes]] = {}
@@ -54,8 +54,7 @@ class MemoryDistribution:
     def put_manifest(self, version: str, media_type: str, data: bytes) -> None:
         self.manifests[version] = self.manifests[_digest(data)] = (media_type, data)
 
-    def request(self, method: str, url: str, *, headers: dict[str, str], stream: bool, allow_redirects: bool,
-                data: t.Any = None, **kwargs: t.Any) -> FakeResponse:
+    def send(self, deadline: t.Any, method: str, url: str, headers: dict[str, str], data: t.Any, timeout: float) -> FakeResponse:
         parts = urllib.parse.urlsplit(url)
         assert parts.path.startswith(REPOSITORY_PATH), url
         kind, _slash, name = parts.path[len(REPOSITORY_PATH):].partition('/')
@@ -103,8 +102,8 @@ def registry() -> MemoryDistribution:
 
 
 def _client(registry: MemoryDistribution, reference: str | None = None) -> RegistryClient:
-    client, _session, _sleeps = make_client(lambda method, url, headers: FakeResponse(url, 500), credentials=False)
-    client.sender.session = registry
+    client, _connections, _sleeps = make_client(lambda method, url, headers: FakeResponse(url, 500), credentials=False)
+    client.sender.connections = registry  # type: ignore[assignment]
     if reference is not None:
         client.reference = parse_reference(reference)
     return client

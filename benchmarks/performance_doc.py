@@ -67,7 +67,8 @@ def transfer_block(everything: dict[str, t.Any]) -> list[str]:
         f'One run of `benchmarks/transfer.py`: {machine["cpus"]} CPUs, load average {machine["load_1min"]:.1f} at the start and '
         f'{results["load_1min_after"]:.1f} at the end, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, '
         f'{results["seconds"]:.0f} s in all. Seconds are the median of {results["runs"]} runs, {results["smallest_size_runs"]} at '
-        f'{min(results["sizes_mib"])} MiB but through Ansible (minimum and maximum in the JSON file); '
+        f'{min(results["sizes_mib"])} MiB but through Ansible, {results["push_runs"]} for pushes above it (minimum and maximum in the '
+        'JSON file); '
         '[process] rows are timed from spawn to exit, the others after their imports. The ratio row compares the library with '
         'its floor (oci: the floor with fsync; compat: the compat floor).'
     )

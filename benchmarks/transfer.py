@@ -42,7 +42,10 @@ Method (everything on loopback, under one temporary directory that is removed at
    upload or a cross-repository ``mount``. No client here is given a repository to mount from, and skopeo, which as
    root remembers in /var/lib/containers/cache where it pushed a blob and mounts it from there, runs as another user
    in a user namespace of its own without a writable cache directory. The access log proves it afterwards: every
-   repository got its blobs by completed uploads, and no request asked for a mount.
+   repository got its blobs by completed uploads, and no request asked for a mount. Above the smallest size, PUSH_ROUNDS
+   times as many rounds: a push's time is mostly the registry's writing, which varies by a fifth either way at 64 MiB
+   for either client, so that with five rounds the ratio to skopeo moved by a tenth from one run of the script to
+   the next (0.76x, then 1.05x, then 0.89x with fifteen rounds, with no change to the push in between).
 4. **No-op re-runs**, counted (not timed) in the registry's access log: a pull into a dest that holds the image
    already (both variants through the library, oci also through Ansible; pull policy ``always``, the default for a tag, and
    ``if_not_present``), and a push of a tag the registry has already. Requests, bytes of blob downloads, uploads.
@@ -107,6 +110,8 @@ PULL_COMPARED = {'oci': ('library', 'floor_fsync', 'floor_no_fsync'), 'compat': 
 PUSH_COMPARED = ('library', 'skopeo')
 # How many times --runs the smallest size is measured, Ansible excepted (see 2. above).
 SMALLEST_SIZE_ROUNDS = 3
+# How many times --runs a push above the smallest size is measured (see 3. below).
+PUSH_ROUNDS = 2
 
 # -- children: each measured run is a fresh interpreter running one of these ----------------------------------------
 
@@ -662,7 +667,7 @@ def measure_pushes(runner: Bench, images: list[Image], runs: int) -> dict[str, t
     results: dict[str, t.Any] = {}
     for image in images:
         mark = runner.access_log.mark()
-        samples = sampled(runner, image, runner.push_cases(image), runs)
+        samples = sampled(runner, image, runner.push_cases(image), runs if runner.smallest(image) else runs * PUSH_ROUNDS)
         rows = {name: summarize_case(runner.bench, values, image.module_size) for name, values in samples.items()}
         check_uploads(runner, mark, image)
         if 'skopeo' in rows:
@@ -766,7 +771,7 @@ def print_report(bench: t.Any, results: dict[str, t.Any]) -> None:
     machine = results['machine']
     print(f'\nwasm.oci transfer benchmark: {machine["cpus"]} CPUs, load {machine["load_1min"]:.1f} before and {results["load_1min_after"]:.1f} '
           f'after, Python {machine["python"]}, ansible-core {machine["ansible_core"]}, {results["runs"]} runs of each client '
-          f'({results["smallest_size_runs"]} at the smallest size, Ansible excepted), alternating; '
+          f'({results["smallest_size_runs"]} at the smallest size, Ansible excepted; {results["push_runs"]} for pushes above it), alternating; '
           'seconds: the median (min, max) of the wall time the run timed itself, after its imports ([process]: spawn to exit); '
           'cpu: its user+system seconds, measured the same way\n')
     header = ['', 'median s', 'min s', 'max s', 'cpu s', 'MiB/s', 'ratio', 'peak RSS MiB']
@@ -858,6 +863,7 @@ def main() -> None:
         sys.path.insert(0, str(arguments.collections))
     started = time.monotonic()
     results: dict[str, t.Any] = {'machine': _bench.machine_info(), 'runs': arguments.runs, 'smallest_size_runs': arguments.runs * SMALLEST_SIZE_ROUNDS,
+                                 'push_runs': arguments.runs * PUSH_ROUNDS,
                                  'sizes_mib': list(arguments.sizes), 'size_allowance_bytes': SIZE_ALLOWANCE}
     with _bench.Workspace.create('wasm-oci-bench-transfer-') as workspace:
         registry = _bench.LoopbackRegistry.start(workspace.root / 'registry')

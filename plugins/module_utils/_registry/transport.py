@@ -223,7 +223,7 @@ class Connections:
         manager = self._manager(self._proxy_for(url))
         _sending.deadline = deadline
         try:
-            return manager.urlopen(method, url, headers={'User-Agent': self._user_agent, **headers}, body=body,
+            return manager.request(method, url, headers={'User-Agent': self._user_agent, **headers}, body=body,
                                    timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False, redirect=False,
                                    preload_content=False, decode_content=False)
         finally:

@@ -66,7 +66,7 @@ def test_redirects_are_bounded() -> None:
 
 def test_a_redirect_to_a_metadata_address_is_refused() -> None:
     send, connections = download(lambda method, url, headers: FakeResponse(url, 307, {'Location': 'https://cdn.example.com/b'}),
-                             addresses=('169.254.169.254',))
+                                 addresses=('169.254.169.254',))
     with pytest.raises(RegistryError, match=r'cdn\.example\.com resolves to 169\.254\.169\.254, which is a cloud metadata address'):
         send()
     assert not any('cdn.example.com' in url for _method, url, _headers in connections.sent)

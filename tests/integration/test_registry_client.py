@@ -23,6 +23,7 @@ from ansible_collections.wasm.oci.plugins.module_utils._registry.client import R
 from ansible_collections.wasm.oci.plugins.module_utils._registry.connection import connect, registry_argument_spec
 
 from harness.registries import Registry
+from harness.tunnel_proxy import TunnelProxy
 
 
 def _params(registry: Registry, **overrides: t.Any) -> dict[str, t.Any]:
@@ -89,6 +90,30 @@ def test_requests_share_one_connection(registry_tls: Registry, monkeypatch: pyte
     assert fetched[1] == manifest
     assert client.head_manifest('1') is not None
     assert [address[1] for address in connections] == [port]
+
+
+def test_an_https_registry_is_reached_through_the_proxy_the_environment_names(registry_tls: Registry,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a tunnel (CONNECT) that carries the proxy's own credentials, never the registry's; the certificate is
+    still checked against ca_path, end to end."""
+    proxy = TunnelProxy()
+    try:
+        for name in ('http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'):
+            monkeypatch.delenv(name, raising=False)
+            monkeypatch.delenv(name.upper(), raising=False)
+        monkeypatch.setenv('HTTPS_PROXY', f'http://proxy-user:proxy%20secret@127.0.0.1:{proxy.port}')
+        client = _client(registry_tls, 'client/proxied:1')
+        layer = _upload(client, b'through the proxy')
+        assert client.has_blob(layer, len(b'through the proxy'))
+        with pytest.raises(RegistryError, match='Set ca_path'):
+            _client(registry_tls, 'client/proxied:1', ca_path=None).has_blob(layer, len(b'through the proxy'))
+    finally:
+        proxy.close()
+    assert proxy.connects, 'no request went through the proxy'
+    for line, headers in proxy.connects:
+        assert line.startswith(f'CONNECT {registry_tls.host} HTTP/')
+        assert headers['proxy-authorization'] == 'Basic ' + base64.b64encode(b'proxy-user:proxy secret').decode()
+        assert 'authorization' not in headers
 
 
 def test_token_scope_is_upgraded_from_pull_to_push(registry_token: Registry, token_service: t.Any) -> None:

@@ -92,8 +92,7 @@ def test_requests_share_one_connection(registry_tls: Registry, monkeypatch: pyte
     assert [address[1] for address in connections] == [port]
 
 
-def test_an_https_registry_is_reached_through_the_proxy_the_environment_names(registry_tls: Registry,
-                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_https_registry_is_reached_through_the_proxy_the_environment_names(registry_tls: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """Through a tunnel (CONNECT) that carries the proxy's own credentials, never the registry's; the certificate is
     still checked against ca_path, end to end."""
     proxy = TunnelProxy()

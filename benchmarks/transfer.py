@@ -617,14 +617,16 @@ def summarize_case(bench: t.Any, measurements: list[t.Any], module_size: int) ->
     }
 
 
-def sampled(runner: Bench, image: Image, cases: dict[str, t.Callable[[], t.Any]], runs: int) -> dict[str, list[t.Any]]:
+def sampled(runner: Bench, image: Image, cases: dict[str, t.Callable[[], t.Any]], runs: int,
+            rounds_above_smallest: int = 1) -> dict[str, list[t.Any]]:
     """``runs`` rounds of every case, alternating; at the smallest size then more rounds of all but Ansible, so that
-    each of those has SMALLEST_SIZE_ROUNDS times as many."""
+    each of those has SMALLEST_SIZE_ROUNDS times as many; above it ``rounds_above_smallest`` times ``runs``."""
+    if not runner.smallest(image):
+        return runner.bench.alternate(cases, runs * rounds_above_smallest, warmups=0)
     samples = runner.bench.alternate(cases, runs, warmups=0)
-    if runner.smallest(image):
-        short = {name: case for name, case in cases.items() if name != 'ansible'}
-        for name, values in runner.bench.alternate(short, runs * (SMALLEST_SIZE_ROUNDS - 1), warmups=0).items():
-            samples[name] += values
+    short = {name: case for name, case in cases.items() if name != 'ansible'}
+    for name, values in runner.bench.alternate(short, runs * (SMALLEST_SIZE_ROUNDS - 1), warmups=0).items():
+        samples[name] += values
     return samples
 
 
@@ -667,7 +669,7 @@ def measure_pushes(runner: Bench, images: list[Image], runs: int) -> dict[str, t
     results: dict[str, t.Any] = {}
     for image in images:
         mark = runner.access_log.mark()
-        samples = sampled(runner, image, runner.push_cases(image), runs if runner.smallest(image) else runs * PUSH_ROUNDS)
+        samples = sampled(runner, image, runner.push_cases(image), runs, rounds_above_smallest=PUSH_ROUNDS)
         rows = {name: summarize_case(runner.bench, values, image.module_size) for name, values in samples.items()}
         check_uploads(runner, mark, image)
         if 'skopeo' in rows:

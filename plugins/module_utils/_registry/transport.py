@@ -250,13 +250,13 @@ class Connections:
             pools = dict(maxsize=_POOL_SIZE, **self._tls)
             if proxy is None:
                 manager = urllib3.PoolManager(**pools)
-            elif proxy.lower().startswith('socks'):
-                username, password = requests.utils.get_auth_from_url(proxy)
-                manager = socks_proxy_manager()(proxy, username=username or None, password=password or None, **pools)
             else:
                 username, password = requests.utils.get_auth_from_url(proxy)
-                proxy_headers = urllib3.util.make_headers(proxy_basic_auth=f'{username}:{password}') if username else None
-                manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **pools)
+                if proxy.lower().startswith('socks'):
+                    manager = socks_proxy_manager()(proxy, username=username or None, password=password or None, **pools)
+                else:
+                    proxy_headers = urllib3.util.make_headers(proxy_basic_auth=f'{username}:{password}') if username else None
+                    manager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **pools)
             # Two threads (a download and the config beside it) that both made one use the same.
             manager = self._managers.setdefault(proxy, _use_watched_pools(manager))
         return manager
